@@ -1,0 +1,53 @@
+"""hubui: put timm and open_clip models on the Hugging Face Hub correctly.
+
+Public names are imported lazily, so ``hubui localhub`` starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "HubUIError": "hubui.errors",
+    "AuthError": "hubui.errors",
+    "NotLoggedInError": "hubui.errors",
+    "InvalidTokenError": "hubui.errors",
+    "ReadOnlyTokenError": "hubui.errors",
+    "NamespaceForbiddenError": "hubui.errors",
+    "HubUnreachableError": "hubui.errors",
+    "InvalidInputError": "hubui.errors",
+    "InvalidRepoIdError": "hubui.errors",
+    "InvalidRevisionError": "hubui.errors",
+    "ModelError": "hubui.errors",
+    "ModelNotFoundError": "hubui.errors",
+    "CheckpointError": "hubui.errors",
+    "CheckpointMismatchError": "hubui.errors",
+    "ExportError": "hubui.errors",
+    "ParityFailedError": "hubui.errors",
+    "InvalidCardError": "hubui.errors",
+    "PushError": "hubui.errors",
+    "LocalHubConfigError": "hubui.errors",
+    # local hub
+    "LocalHub": "hubui.localhub",
+    "build_directory": "hubui.localhub",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubui' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,3 @@
+from hubui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Start the local Hub: blocking for ``hubui localhub``, or in a background thread for embedding."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from hubui.localhub.server import LocalHubApp
+from hubui.localhub.storage import Store
+from hubui.localhub.users import Directory
+
+
+def default_root() -> Path:
+    """Where ``hubui localhub`` keeps its data unless ``--root`` says otherwise."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "hubui" / "localhub"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that reports its URL once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_ready()
+
+
+def _make_server(
+    root: str | Path, directory: Directory, sock: socket.socket, log_level: str, on_ready: Callable[[], None]
+) -> _Server:
+    app = LocalHubApp(Store(root), directory)
+    config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=log_level in ("debug", "info"))
+    return _Server(config, on_ready)
+
+
+def serve(
+    root: str | Path,
+    directory: Directory,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the local Hub until interrupted.
+
+    Args:
+        root: Storage folder.
+        directory: Users, orgs and tokens.
+        host: Interface to bind; loopback by default.
+        port: TCP port; 0 picks a free one.
+        log_level: uvicorn's log level.
+        on_ready: Called with the base URL once the server accepts connections.
+
+    Raises:
+        OSError: If the address cannot be bound.
+    """
+    sock = _bind(host, port)
+    url = _url(sock)
+    server = _make_server(root, directory, sock, log_level, lambda: on_ready(url) if on_ready else None)
+    server.run(sockets=[sock])
+
+
+class LocalHub:
+    """A local Hub running in a background thread of this process.
+
+    Example:
+        >>> hub = LocalHub(tmp_path, build_directory(["alice:secret-token:write"])).start()
+        >>> hub.url  # 'http://127.0.0.1:54321'
+        >>> hub.stop()
+
+    Args:
+        root: Storage folder.
+        directory: Users, orgs and tokens.
+        host: Interface to bind.
+        port: 0 picks a free port.
+    """
+
+    def __init__(self, root: str | Path, directory: Directory, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.root = Path(root)
+        self.directory = directory
+        self._sock = _bind(host, port)
+        self.url = _url(self._sock)
+        self._ready = threading.Event()
+        self._server = _make_server(root, directory, self._sock, "warning", self._ready.set)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def start(self, timeout: float = 30.0) -> LocalHub:
+        """Start serving and wait until connections are accepted.
+
+        Raises:
+            RuntimeError: If the server did not start within ``timeout`` seconds.
+        """
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"The local Hub did not start within {timeout:.0f}s")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> LocalHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,653 @@
+"""On-disk storage of the local Hub: repos, commits, refs, discussions and content-addressed objects.
+
+Layout under ``root``::
+
+    objects/ab/<sha256>                 every file's bytes, addressed by sha256 (LFS and regular alike)
+    tmp/                                uploads in flight; same filesystem, so a finished one is renamed in
+    repos/<type>/<ns>/<name>/repo.json  visibility, sdk, creation date
+    repos/.../refs.json                 {"heads": {branch: commit}, "prs": {"N": commit}}
+    repos/.../commits/<sha1>.json       parents, author, message, date and the full file table
+    repos/.../discussions.json          discussions and pull requests
+    repos/.../lfs/<sha256>              marks an LFS object as uploaded *to this repo*
+
+Why it is crash-safe: objects and commit files are immutable and written (then fsynced) before the
+ref moves, and a ref moves with one ``os.replace`` of ``refs.json``. A crash at any point leaves
+either the old ref or the new one, each pointing at a complete commit. Objects are only renamed into
+``objects/`` after their sha256 and size were checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+REPO_TYPES = ("model", "dataset", "space")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+MAX_REGULAR_FILE = 64 * 1024 * 1024
+
+# The patterns the Hub puts in a new repo's .gitattributes: such files always go through LFS.
+LFS_PATTERNS = (
+    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
+    "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
+    "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
+    "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*",
+)  # fmt: skip
+GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS)
+
+
+class StorageError(Exception):
+    """A request the store refuses. ``status`` and ``code`` become the HTTP answer."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The id git gives a blob: sha1 over ``blob <size>\\0`` plus the bytes."""
+    h = hashlib.sha1(f"blob {len(data)}\0".encode())
+    h.update(data)
+    return h.hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+def wants_lfs(path: str, size: int, sample: bytes) -> bool:
+    """Whether a file goes through LFS: by .gitattributes pattern, by size, or because it is binary."""
+    name = path.rsplit("/", 1)[-1]
+    if any(fnmatch.fnmatch(name, p) for p in LFS_PATTERNS):
+        return True
+    return size >= LFS_SIZE_THRESHOLD or b"\0" in sample
+
+
+def check_path(path: str) -> str:
+    """Validate a path inside a repo.
+
+    Raises:
+        StorageError: 400 for absolute paths, ``..``, empty parts or ``.git``.
+    """
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+        raise StorageError(400, f"Invalid path in repo: {path!r}")
+    if len(path) > 1000 or "\0" in path or "\\" in path:
+        raise StorageError(400, f"Invalid path in repo: {path[:80]!r}")
+    return path
+
+
+def check_branch_name(name: str) -> str:
+    """Validate a branch name as git does (the parts that matter for a Hub)."""
+    bad = (
+        not name
+        or name.startswith(("/", "-", "refs/"))
+        or name.endswith(("/", ".", ".lock"))
+        or ".." in name
+        or "//" in name
+        or "@{" in name
+        or len(name) > 200
+        or any(c.isspace() or c in "~^:?*[\\" or ord(c) < 32 for c in name)
+    )
+    if bad:
+        raise StorageError(400, f"Invalid branch name: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a commit."""
+
+    size: int
+    sha256: str
+    blob_id: str
+    lfs: bool
+
+    def pointer_size(self) -> int:
+        return len(lfs_pointer(self.sha256, self.size))
+
+
+@dataclass(frozen=True)
+class Commit:
+    """An immutable commit: its parents, author, message and whole file table."""
+
+    id: str
+    parents: tuple[str, ...]
+    author: str
+    summary: str
+    description: str
+    date: str
+    files: dict[str, FileEntry] = field(hash=False)
+
+    @property
+    def message(self) -> str:
+        return self.summary + ("\n\n" + self.description if self.description else "")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["parents"] = list(self.parents)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Commit:
+        files = {p: FileEntry(**e) for p, e in data["files"].items()}
+        return cls(
+            id=data["id"],
+            parents=tuple(data["parents"]),
+            author=data["author"],
+            summary=data["summary"],
+            description=data["description"],
+            date=data["date"],
+            files=files,
+        )
+
+
+@dataclass(frozen=True)
+class RepoMeta:
+    """A repo's settings."""
+
+    repo_type: str
+    namespace: str
+    name: str
+    private: bool
+    created_at: str
+    sdk: str | None = None
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AddFile:
+    path: str
+    entry: FileEntry
+
+
+@dataclass(frozen=True)
+class AddLfsFile:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Delete:
+    path: str
+    folder: bool
+
+
+Operation = AddFile | AddLfsFile | Delete
+
+
+@dataclass(frozen=True)
+class Discussion:
+    num: int
+    title: str
+    description: str
+    author: str
+    is_pull_request: bool
+    status: str
+    created_at: str
+    base: str | None = None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class Store:
+    """The local Hub's storage. Thread-safe: ref updates take a per-repo lock.
+
+    Args:
+        root: The folder everything lives in. Created if missing.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        for sub in ("objects", "tmp", "repos"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._clean_tmp()
+
+    def _clean_tmp(self) -> None:
+        # Anything here is an upload that was in flight when the server stopped: never valid.
+        for leftover in (self.root / "tmp").iterdir():
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    # --- secrets --------------------------------------------------------------------------------------
+    def signing_key(self) -> bytes:
+        """A per-root random key that signs LFS upload links, so they survive a restart."""
+        path = self.root / "signing.key"
+        if not path.exists():
+            _write_atomic(path, os.urandom(32))
+            os.chmod(path, 0o600)
+        return path.read_bytes()
+
+    # --- objects --------------------------------------------------------------------------------------
+    def object_path(self, sha256: str) -> Path:
+        return self.root / "objects" / sha256[:2] / sha256
+
+    def has_object(self, sha256: str, size: int | None = None) -> bool:
+        path = self.object_path(sha256)
+        if not path.is_file():
+            return False
+        return size is None or path.stat().st_size == size
+
+    def put_bytes(self, data: bytes) -> FileEntry:
+        """Store a small regular file and return its entry."""
+        sha = hashlib.sha256(data).hexdigest()
+        if not self.has_object(sha, len(data)):
+            self._install_object(sha, lambda fh: fh.write(data))
+        return FileEntry(size=len(data), sha256=sha, blob_id=git_blob_sha1(data), lfs=False)
+
+    def _install_object(self, sha256: str, write: Any) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="obj-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            dest = self.object_path(sha256)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def object_receiver(self, sha256: str, size: int) -> ObjectReceiver:
+        """Start receiving an LFS object; see :class:`ObjectReceiver`."""
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="lfs-")
+        return ObjectReceiver(os.fdopen(fd, "wb"), Path(tmp), self.object_path(sha256), sha256, size)
+
+    # --- repos ----------------------------------------------------------------------------------------
+    def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
+        ns, name = repo_id.split("/", 1)
+        return self.root / "repos" / repo_type / ns / name
+
+    def _lock(self, repo_type: str, repo_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((repo_type, repo_id.lower()), threading.Lock())
+
+    def get_repo(self, repo_type: str, repo_id: str) -> RepoMeta | None:
+        if repo_type not in REPO_TYPES or repo_id.count("/") != 1:
+            return None
+        ns, name = repo_id.split("/")
+        if not (NAME_RE.match(ns) and NAME_RE.match(name)):
+            return None
+        path = self._repo_dir(repo_type, repo_id) / "repo.json"
+        if not path.is_file():
+            return None
+        return RepoMeta(**_read_json(path))
+
+    def list_repos(self) -> list[RepoMeta]:
+        metas = []
+        for path in sorted((self.root / "repos").glob("*/*/*/repo.json")):
+            metas.append(RepoMeta(**_read_json(path)))
+        return metas
+
+    def create_repo(
+        self, repo_type: str, namespace: str, name: str, *, private: bool, author: str, sdk: str | None = None
+    ) -> RepoMeta:
+        """Create a repo with one commit holding ``.gitattributes``.
+
+        Raises:
+            StorageError: 400 for a bad name or type, 409 if it exists.
+        """
+        if repo_type not in REPO_TYPES:
+            raise StorageError(400, f"Invalid repo type {repo_type!r}")
+        for part in (namespace, name):
+            if not NAME_RE.match(part) or ".." in part or part.endswith((".git", ".")):
+                raise StorageError(400, f"Invalid repo name: {namespace}/{name!s}")
+        repo_id = f"{namespace}/{name}"
+        with self._lock(repo_type, repo_id):
+            if self.get_repo(repo_type, repo_id) is not None or self._case_clash(repo_type, repo_id):
+                raise StorageError(409, f"You already created this {repo_type} repo: {repo_id}", "RepoExists")
+            meta = RepoMeta(repo_type, namespace, name, private, now_iso(), sdk)
+            entry = self.put_bytes(GITATTRIBUTES.encode())
+            commit = self._write_commit(meta, (), author, "initial commit", "", {".gitattributes": entry})
+            d = self._repo_dir(repo_type, repo_id)
+            _write_atomic(d / "refs.json", json.dumps({"heads": {"main": commit.id}, "prs": {}}).encode())
+            # repo.json last: a repo exists only once it is complete.
+            _write_atomic(d / "repo.json", json.dumps(asdict(meta)).encode())
+        return meta
+
+    def _case_clash(self, repo_type: str, repo_id: str) -> bool:
+        return any(m.repo_id.lower() == repo_id.lower() for m in self.list_repos() if m.repo_type == repo_type)
+
+    def delete_repo(self, repo_type: str, repo_id: str) -> None:
+        import shutil
+
+        with self._lock(repo_type, repo_id):
+            d = self._repo_dir(repo_type, repo_id)
+            # Remove repo.json first so a crash mid-delete leaves an invisible repo, not a broken one.
+            with contextlib.suppress(FileNotFoundError):
+                (d / "repo.json").unlink()
+            shutil.rmtree(d, ignore_errors=True)
+
+    def set_private(self, meta: RepoMeta, private: bool) -> RepoMeta:
+        with self._lock(meta.repo_type, meta.repo_id):
+            new = RepoMeta(**{**asdict(meta), "private": private})
+            _write_atomic(self._repo_dir(meta.repo_type, meta.repo_id) / "repo.json", json.dumps(asdict(new)).encode())
+        return new
+
+    # --- refs and commits -----------------------------------------------------------------------------
+    def refs(self, meta: RepoMeta) -> dict[str, dict[str, str]]:
+        return _read_json(self._repo_dir(meta.repo_type, meta.repo_id) / "refs.json")
+
+    def _write_refs(self, meta: RepoMeta, refs: dict[str, dict[str, str]]) -> None:
+        _write_atomic(self._repo_dir(meta.repo_type, meta.repo_id) / "refs.json", json.dumps(refs).encode())
+
+    def get_commit(self, meta: RepoMeta, oid: str) -> Commit | None:
+        if not SHA1_RE.match(oid):
+            return None
+        path = self._repo_dir(meta.repo_type, meta.repo_id) / "commits" / f"{oid}.json"
+        if not path.is_file():
+            return None
+        return Commit.from_json(_read_json(path))
+
+    def resolve(self, meta: RepoMeta, revision: str) -> Commit:
+        """Resolve a branch, ``refs/heads/x``, ``refs/pr/N`` or a 40-hex commit id.
+
+        Raises:
+            StorageError: 404 ``RevisionNotFound``.
+        """
+        refs = self.refs(meta)
+        oid: str | None = None
+        if revision.startswith("refs/heads/"):
+            oid = refs["heads"].get(revision[len("refs/heads/") :])
+        elif revision.startswith("refs/pr/"):
+            oid = refs["prs"].get(revision[len("refs/pr/") :])
+        elif revision in refs["heads"]:
+            oid = refs["heads"][revision]
+        elif SHA1_RE.match(revision):
+            oid = revision
+        commit = self.get_commit(meta, oid) if oid else None
+        if commit is None:
+            raise StorageError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        return commit
+
+    def history(self, meta: RepoMeta, revision: str) -> list[Commit]:
+        """Commits reachable from ``revision`` by first parents, newest first."""
+        commit: Commit | None = self.resolve(meta, revision)
+        out = []
+        while commit is not None:
+            out.append(commit)
+            commit = self.get_commit(meta, commit.parents[0]) if commit.parents else None
+        return out
+
+    def _write_commit(
+        self,
+        meta: RepoMeta,
+        parents: tuple[str, ...],
+        author: str,
+        summary: str,
+        description: str,
+        files: dict[str, FileEntry],
+    ) -> Commit:
+        # Not a git commit id, but a stable 40-hex digest of everything the commit holds.
+        date = now_iso()
+        body = {
+            "parents": list(parents),
+            "author": author,
+            "summary": summary,
+            "description": description,
+            "date": date,
+            "files": {p: asdict(e) for p, e in sorted(files.items())},
+        }
+        oid = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        commit = Commit(oid, parents, author, summary, description, date, dict(sorted(files.items())))
+        path = self._repo_dir(meta.repo_type, meta.repo_id) / "commits" / f"{oid}.json"
+        _write_atomic(path, json.dumps(commit.to_json()).encode())
+        return commit
+
+    def create_branch(self, meta: RepoMeta, branch: str, starting_point: str | None) -> str:
+        """Create ``branch`` at ``starting_point`` (default: main's head).
+
+        Raises:
+            StorageError: 400 bad name, 404 bad starting point, 409 exists.
+        """
+        check_branch_name(branch)
+        with self._lock(meta.repo_type, meta.repo_id):
+            start = self.resolve(meta, starting_point or "main")
+            refs = self.refs(meta)
+            if branch in refs["heads"]:
+                raise StorageError(409, f"Reference already exists: refs/heads/{branch}")
+            refs["heads"][branch] = start.id
+            self._write_refs(meta, refs)
+        return start.id
+
+    def delete_branch(self, meta: RepoMeta, branch: str) -> None:
+        with self._lock(meta.repo_type, meta.repo_id):
+            refs = self.refs(meta)
+            if branch == "main":
+                raise StorageError(400, "Cannot delete the main branch")
+            if refs["heads"].pop(branch, None) is None:
+                raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+            self._write_refs(meta, refs)
+
+    # --- LFS scoping ----------------------------------------------------------------------------------
+    def repo_has_lfs(self, meta: RepoMeta, sha256: str, size: int) -> bool:
+        marker = self._repo_dir(meta.repo_type, meta.repo_id) / "lfs" / sha256
+        return marker.is_file() and self.has_object(sha256, size)
+
+    def mark_lfs(self, meta: RepoMeta, sha256: str) -> None:
+        marker = self._repo_dir(meta.repo_type, meta.repo_id) / "lfs" / sha256
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    # --- commits --------------------------------------------------------------------------------------
+    def commit(
+        self,
+        meta: RepoMeta,
+        revision: str,
+        operations: list[Operation],
+        *,
+        author: str,
+        summary: str,
+        description: str = "",
+        parent_commit: str | None = None,
+        create_pr: bool = False,
+        pr_title: str | None = None,
+    ) -> tuple[Commit, int | None]:
+        """Apply ``operations`` on top of ``revision`` as one atomic commit.
+
+        With ``create_pr`` the commit goes to a new ``refs/pr/N`` whose base is ``revision``, which
+        stays unchanged.
+
+        Returns:
+            The new commit and the pull request number (``None`` without ``create_pr``).
+
+        Raises:
+            StorageError: 400 for bad operations or a missing LFS object, 404 for an unknown revision,
+                412 for a stale ``parent_commit``.
+        """
+        if not summary.strip():
+            raise StorageError(400, "The commit summary must not be empty")
+        if revision.startswith("refs/heads/"):
+            revision = revision[len("refs/heads/") :]
+        with self._lock(meta.repo_type, meta.repo_id):
+            refs = self.refs(meta)
+            if revision in refs["heads"]:
+                kind, key = "heads", revision
+            elif revision.startswith("refs/pr/") and revision[len("refs/pr/") :] in refs["prs"]:
+                if create_pr:
+                    raise StorageError(400, "Cannot open a pull request on a pull request ref")
+                kind, key = "prs", revision[len("refs/pr/") :]
+            else:
+                raise StorageError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+            head = self.get_commit(meta, refs[kind][key])
+            if head is None:
+                raise StorageError(500, f"The ref {revision} points at a missing commit; the store is damaged")
+            if parent_commit is not None and parent_commit != head.id:
+                raise StorageError(
+                    412,
+                    f"A commit has happened since. Please refresh and try again. (parent {parent_commit} is "
+                    f"not the head {head.id} of {revision})",
+                )
+            files = dict(head.files)
+            for op in operations:
+                self._apply(meta, files, op)
+            commit = self._write_commit(meta, (head.id,), author, summary, description, files)
+            pr_num = None
+            if create_pr:
+                pr_num = self._new_discussion(meta, pr_title or summary, description, author, True, base=key)
+                refs = self.refs(meta)
+                refs["prs"][str(pr_num)] = commit.id
+            else:
+                refs[kind][key] = commit.id
+            self._write_refs(meta, refs)
+        return commit, pr_num
+
+    def _apply(self, meta: RepoMeta, files: dict[str, FileEntry], op: Operation) -> None:
+        if isinstance(op, AddFile):
+            files[check_path(op.path)] = op.entry
+        elif isinstance(op, AddLfsFile):
+            check_path(op.path)
+            if not SHA256_RE.match(op.sha256):
+                raise StorageError(400, f"Invalid LFS oid for {op.path!r}: {op.sha256!r}")
+            if not self.repo_has_lfs(meta, op.sha256, op.size):
+                raise StorageError(
+                    400,
+                    f"Your push was rejected because an LFS pointer ({op.path}) points to an object that "
+                    "was never uploaded to this repo, or has another size",
+                )
+            files[op.path] = FileEntry(
+                size=op.size, sha256=op.sha256, blob_id=git_blob_sha1(lfs_pointer(op.sha256, op.size)), lfs=True
+            )
+        elif op.folder:
+            prefix = op.path.rstrip("/") + "/"
+            doomed = [p for p in files if p.startswith(prefix)]
+            if not doomed:
+                raise StorageError(404, f"Folder not found in repo: {op.path!r}", "EntryNotFound")
+            for p in doomed:
+                del files[p]
+        else:
+            if files.pop(op.path, None) is None:
+                raise StorageError(404, f"File not found in repo: {op.path!r}", "EntryNotFound")
+
+    # --- discussions ----------------------------------------------------------------------------------
+    def _discussions_path(self, meta: RepoMeta) -> Path:
+        return self._repo_dir(meta.repo_type, meta.repo_id) / "discussions.json"
+
+    def discussions(self, meta: RepoMeta) -> list[Discussion]:
+        path = self._discussions_path(meta)
+        if not path.is_file():
+            return []
+        return [Discussion(**d) for d in _read_json(path)]
+
+    def _new_discussion(
+        self, meta: RepoMeta, title: str, description: str, author: str, is_pr: bool, base: str | None
+    ) -> int:
+        items = self.discussions(meta)
+        num = max((d.num for d in items), default=0) + 1
+        items.append(Discussion(num, title, description, author, is_pr, "open", now_iso(), base))
+        _write_atomic(self._discussions_path(meta), json.dumps([asdict(d) for d in items]).encode())
+        return num
+
+    def create_discussion(self, meta: RepoMeta, title: str, description: str, author: str, is_pr: bool) -> int:
+        """Open a discussion; a pull request also gets ``refs/pr/N`` at main's head."""
+        with self._lock(meta.repo_type, meta.repo_id):
+            num = self._new_discussion(meta, title, description, author, is_pr, base="main" if is_pr else None)
+            if is_pr:
+                refs = self.refs(meta)
+                refs["prs"][str(num)] = refs["heads"]["main"]
+                self._write_refs(meta, refs)
+        return num
+
+
+class ObjectReceiver:
+    """Receives an LFS object in chunks and keeps it only if its size and sha256 match.
+
+    Call :meth:`write` per chunk, then :meth:`finish`; always call :meth:`abort` afterwards (it is a
+    no-op after a successful finish). Nothing reaches ``objects/`` unless it was checked.
+    """
+
+    def __init__(self, fh: BinaryIO, tmp: Path, dest: Path, sha256: str, size: int) -> None:
+        self._fh, self._tmp, self._dest = fh, tmp, dest
+        self._sha256, self._expected = sha256, size
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk.
+
+        Raises:
+            StorageError: 400 as soon as more bytes arrive than were declared.
+        """
+        self.size += len(chunk)
+        if self.size > self._expected:
+            raise StorageError(400, f"Received more bytes than the declared size {self._expected}")
+        self._hash.update(chunk)
+        self._fh.write(chunk)
+
+    def finish(self) -> None:
+        """Check size and sha256, then move the object into place.
+
+        Raises:
+            StorageError: 400 when the bytes don't match what was declared.
+        """
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        if self.size != self._expected:
+            raise StorageError(400, f"Object {self._sha256} should be {self._expected} bytes, received {self.size}")
+        if self._hash.hexdigest() != self._sha256:
+            raise StorageError(400, f"Object content does not match its sha256 {self._sha256}")
+        self._dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self._dest)
+        _fsync_dir(self._dest.parent)
+
+    def abort(self) -> None:
+        """Drop whatever was received and not finished."""
+        if not self._fh.closed:
+            self._fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)

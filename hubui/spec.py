@@ -1,0 +1,77 @@
+"""The dataclasses that describe *which* model to load and the model once loaded.
+
+They cross module boundaries: catalog and loading produce them, export and parity consume them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+Library = Literal["timm", "open_clip"]
+Precision = Literal["fp32", "fp16", "bf16"]
+LIBRARIES: tuple[str, ...] = ("timm", "open_clip")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load, and what to override. Exactly one source: ``pretrained``, ``checkpoint``,
+    ``hf_hub_id``, or none of them (random weights, seeded by ``seed``; for tests and dry runs).
+
+    Args:
+        library: ``"timm"`` or ``"open_clip"``.
+        architecture: The library's model name, e.g. ``"resnet50"`` or ``"ViT-B-32"``.
+        pretrained: A pretrained tag, e.g. ``"a1_in1k"`` (timm) or ``"laion2b_s34b_b79k"`` (open_clip).
+        checkpoint: A local checkpoint file.
+        hf_hub_id: An existing Hub repo to start from (``hf-hub:`` for open_clip).
+        num_classes: New classifier size (timm). Requires ``label_names`` of that length, or none.
+        label_names: Class names, stored in the config and the card.
+        mean: Image mean override.
+        std: Image std override.
+        interpolation: Resize interpolation override (``"bicubic"``, ``"bilinear"``...).
+        crop_pct: Center-crop fraction override (timm).
+        resize_mode: open_clip resize mode override (``"shortest"``, ``"longest"``, ``"squash"``).
+        seed: Seed for random weights when no source is given.
+    """
+
+    library: Library
+    architecture: str
+    pretrained: str | None = None
+    checkpoint: str | None = None
+    hf_hub_id: str | None = None
+    num_classes: int | None = None
+    label_names: tuple[str, ...] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    resize_mode: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class LoadedModel:
+    """A model in memory, in eval mode, fp32, on CPU, with what is needed to export and test it.
+
+    Args:
+        spec: What was asked for.
+        model: The module.
+        pretrained_cfg: timm's pretrained_cfg (with overrides applied), or open_clip's preprocess cfg.
+        data_config: Preprocessing: ``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``,
+            ``crop_mode`` (timm) / ``resize_mode`` (open_clip).
+        label_names: Class names where known.
+        source: A human-readable origin, e.g. ``"hf-hub:timm/resnet18.a1_in1k"`` or a checkpoint path.
+        extra: Library-specific state (open_clip: ``model_cfg``, tokenizer info).
+    """
+
+    spec: ModelSpec
+    model: torch.nn.Module
+    pretrained_cfg: dict[str, Any]
+    data_config: dict[str, Any]
+    label_names: list[str] | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

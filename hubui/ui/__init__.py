@@ -1,0 +1,5 @@
+"""The Gradio face of hubui. Importing it does not launch anything."""
+
+from hubui.ui.app import build_app
+
+__all__ = ["build_app"]

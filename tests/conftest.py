@@ -1,0 +1,96 @@
+"""Shared fixtures: a real local Hub over HTTP, test users and a clean Hugging Face cache.
+
+The environment is set at import time, before any test module imports huggingface_hub (which
+reads HF_ENDPOINT, HF_HOME and HF_HUB_DISABLE_XET once, when it is imported). Tests never see the
+developer's real token or cache.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+if "huggingface_hub" in sys.modules:  # pragma: no cover - a plugin imported it before us
+    raise RuntimeError("huggingface_hub was imported before tests/conftest.py could set HF_ENDPOINT")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _hubproc import HubProcess, start_hub  # noqa: E402
+
+_TMP = Path(tempfile.mkdtemp(prefix="hubui-tests-"))
+for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+    os.environ.pop(var, None)
+os.environ["HF_HOME"] = str(_TMP / "hf_home")
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["TORCH_HOME"] = str(_TMP / "torch_home")
+
+
+@dataclass(frozen=True)
+class HubUsers:
+    """Tokens of the session's local Hub: two write users (alice is in org 'team') and a read-only one."""
+
+    alice: str
+    bob: str
+    reader: str
+    org: str = "team"
+
+
+# Random per run: nothing that looks like a token is ever committed.
+USERS = HubUsers(alice=secrets.token_hex(16), bob=secrets.token_hex(16), reader=secrets.token_hex(16))
+_HUB: HubProcess = start_hub(
+    _TMP / "hub",
+    [f"alice:{USERS.alice}:write", f"bob:{USERS.bob}:write", f"reader:{USERS.reader}:read"],
+    [f"{USERS.org}:alice"],
+)
+os.environ["HF_ENDPOINT"] = _HUB.url
+
+
+@atexit.register
+def _cleanup() -> None:
+    _HUB.stop()
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class LocalHubHandle:
+    url: str
+    root: Path
+    users: HubUsers
+
+
+@pytest.fixture(scope="session")
+def localhub() -> LocalHubHandle:
+    """The session's local Hub, started on a free port in a temporary root; HF_ENDPOINT points at it."""
+    if _HUB.proc.poll() is not None:
+        pytest.fail(f"the session's local Hub exited with code {_HUB.proc.returncode}")
+    return LocalHubHandle(_HUB.url, _HUB.root, USERS)
+
+
+@pytest.fixture
+def users(localhub: LocalHubHandle) -> HubUsers:
+    return localhub.users
+
+
+@pytest.fixture
+def repo_name() -> str:
+    """A repo name no other test uses."""
+    return f"r-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path) -> Path:
+    """An empty Hugging Face cache folder for downloads that must not hit an earlier copy."""
+    path = tmp_path / "hf_cache"
+    path.mkdir()
+    return path
