@@ -38,7 +38,11 @@ os.environ["TORCH_HOME"] = str(_TMP / "torch_home")
 
 @dataclass(frozen=True)
 class HubUsers:
-    """Tokens of the session's local Hub: two write users (alice is in org 'team') and a read-only one."""
+    """Tokens of the session's local Hub: two write users (alice is in org 'team') and a read-only one.
+
+    alice is also a member of the orgs 'timm' and 'laion', so tests can seed weights where timm's and
+    open_clip's pretrained configs look for them (``timm/<arch>.<tag>``).
+    """
 
     alice: str
     bob: str
@@ -51,7 +55,8 @@ USERS = HubUsers(alice=secrets.token_hex(16), bob=secrets.token_hex(16), reader=
 _HUB: HubProcess = start_hub(
     _TMP / "hub",
     [f"alice:{USERS.alice}:write", f"bob:{USERS.bob}:write", f"reader:{USERS.reader}:read"],
-    [f"{USERS.org}:alice"],
+    # 'timm' and 'laion' let tests seed repos where the libraries' own pretrained configs look.
+    [f"{USERS.org}:alice", "timm:alice", "laion:alice"],
 )
 os.environ["HF_ENDPOINT"] = _HUB.url
 
