@@ -23,7 +23,7 @@ if "huggingface_hub" in sys.modules:  # pragma: no cover - a plugin imported it 
     raise RuntimeError("huggingface_hub was imported before tests/conftest.py could set HF_ENDPOINT")
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _hubproc import HubProcess, start_hub  # noqa: E402
+from _hubproc import HubProcess, start_hub
 
 _TMP = Path(tempfile.mkdtemp(prefix="hubui-tests-"))
 for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
@@ -99,3 +99,14 @@ def fresh_cache(tmp_path: Path) -> Path:
     path = tmp_path / "hf_cache"
     path.mkdir()
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On CI a skipped test is a test that does not exist: fail the run instead."""
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        reporter.write_line(f"CI: {len(skipped)} test(s) were skipped; install what they need instead.", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

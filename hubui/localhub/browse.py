@@ -84,14 +84,18 @@ def index_page(repos: list[RepoMeta]) -> str:
         for m in repos
     )
     body = "<h1>hubui local Hub</h1>"
-    body += f"<table><tr><th>repo</th><th>type</th><th>visibility</th></tr>{rows}</table>" if rows else (
-        "<p class='muted'>No repos yet.</p>"
+    body += (
+        f"<table><tr><th>repo</th><th>type</th><th>visibility</th></tr>{rows}</table>"
+        if rows
+        else ("<p class='muted'>No repos yet.</p>")
     )
     return _page("hubui local Hub", body)
 
 
 def not_found_page(what: str) -> str:
-    return _page("Not found", f"<h1>Not found</h1><p><code>{html.escape(what)}</code> does not exist or is private.</p>")
+    return _page(
+        "Not found", f"<h1>Not found</h1><p><code>{html.escape(what)}</code> does not exist or is private.</p>"
+    )
 
 
 def repo_page(
@@ -115,9 +119,7 @@ def repo_page(
         f"<td>{esc(c.author)}</td><td>{esc(c.date)}</td></tr>"
         for c in history
     )
-    branches = ", ".join(
-        f"<a href='{esc(base)}/tree/{esc(b)}'>{esc(b)}</a>" for b in sorted(refs["heads"])
-    )
+    branches = ", ".join(f"<a href='{esc(base)}/tree/{esc(b)}'>{esc(b)}</a>" for b in sorted(refs["heads"]))
     prs = "".join(
         f"<li><a href='{esc(base)}/discussions/{d.num}'>#{d.num}</a> {esc(d.title)} "
         f"<span class='muted'>by {esc(d.author)} · refs/pr/{d.num}</span></li>"
@@ -130,7 +132,6 @@ def repo_page(
         f"<p>Revision <code>{esc(revision)}</code> = commit <code>{commit.id}</code></p>"
         f"<h2>Files</h2><table><tr><th>path</th><th>size</th><th></th></tr>{files}</table>"
         f"<h2>Commits</h2><table><tr><th>id</th><th>message</th><th>author</th><th>date</th></tr>{commits}</table>"
-        f"<h2>Branches</h2><p>{branches}</p>"
-        + (f"<h2>Pull requests</h2><ul>{prs}</ul>" if prs else "")
+        f"<h2>Branches</h2><p>{branches}</p>" + (f"<h2>Pull requests</h2><ul>{prs}</ul>" if prs else "")
     )
     return _page(meta.repo_id, body)

@@ -36,8 +36,8 @@ from hubui.localhub.storage import (
     FileEntry,
     Operation,
     RepoMeta,
-    Store,
     StorageError,
+    Store,
     check_path,
     wants_lfs,
 )
@@ -154,9 +154,7 @@ class LocalHubApp:
             return JSONResponse({"status": "ok"})
         raise HubHTTPError(404, f"Unknown API route: /api/{'/'.join(segs)}")
 
-    async def _repo_api(
-        self, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]
-    ) -> Response:
+    async def _repo_api(self, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         head = rest[0] if rest else ""
         routes: dict[tuple[str, str], Handler] = {
             ("GET", ""): self._repo_info,
@@ -232,7 +230,9 @@ class LocalHubApp:
         user = self._user(request)
         if user is None:
             raise HubHTTPError(401, "You must be authenticated to call whoami")
-        orgs = [{"type": "org", "name": o, "fullname": o, "roleInOrg": "write"} for o in self.directory.orgs_of(user.name)]
+        orgs = [
+            {"type": "org", "name": o, "fullname": o, "roleInOrg": "write"} for o in self.directory.orgs_of(user.name)
+        ]
         return JSONResponse(
             {
                 "type": "user",
@@ -617,9 +617,13 @@ class LocalHubApp:
         if not title:
             raise HubHTTPError(400, "A discussion needs a title")
         num = await run_in_threadpool(
-            self.store.create_discussion, meta, title, str(body.get("description") or ""), user.name,
+            self.store.create_discussion,
+            meta,
+            title,
+            str(body.get("description") or ""),
+            user.name,
             bool(body.get("pullRequest")),
-        )  # fmt: skip
+        )
         return JSONResponse({"num": num, "url": f"{self._repo_url(request, meta)}/discussions/{num}"})
 
     async def _discussions(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
@@ -739,7 +743,7 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             end = int(end_s) if end_s else size - 1
     except ValueError as exc:
         raise HubHTTPError(416, f"Invalid range {header!r}") from exc
-    if start >= size and size > 0 or start > end + 1:
+    if (start >= size and size > 0) or start > end + 1:
         raise HubHTTPError(416, f"Range {header!r} is outside a file of {size} bytes")
     return start, min(end, size - 1)
 

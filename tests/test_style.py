@@ -1,0 +1,44 @@
+"""House rules that are cheap to check on every run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "hubui", "tests", "app.py"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_never_imports_gradio():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "hubui").rglob("*.py")
+        if "ui" not in p.relative_to(ROOT / "hubui").parts[:1]
+        and re.search(r"^\s*(import gradio|from gradio)", p.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
+def test_torch_load_always_weights_only():
+    offenders = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in (ROOT / "hubui").rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "torch.load(" in line and "weights_only=True" not in line
+    ]
+    assert offenders == []
+
+
+def test_localhub_starts_without_torch():
+    # `hubui localhub` must stay light: no torch/gradio import on its path.
+    code = "import sys, hubui.cli, hubui.localhub; print(any(m in sys.modules for m in ('torch', 'gradio')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
