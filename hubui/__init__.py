@@ -32,6 +32,19 @@ _EXPORTS: dict[str, str] = {
     "InvalidCardError": "hubui.errors",
     "PushError": "hubui.errors",
     "LocalHubConfigError": "hubui.errors",
+    # auth
+    "Identity": "hubui.auth",
+    "resolve_token": "hubui.auth",
+    "whoami": "hubui.auth",
+    "require_write": "hubui.auth",
+    # card
+    "CardFields": "hubui.card",
+    "CardEvalResult": "hubui.card",
+    "build_card": "hubui.card",
+    "validate_fields": "hubui.card",
+    "load_card_file": "hubui.card",
+    "merge_card": "hubui.card",
+    "card_diff": "hubui.card",
     # local hub
     "LocalHub": "hubui.localhub",
     "build_directory": "hubui.localhub",
