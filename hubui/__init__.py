@@ -32,6 +32,17 @@ _EXPORTS: dict[str, str] = {
     "InvalidCardError": "hubui.errors",
     "PushError": "hubui.errors",
     "LocalHubConfigError": "hubui.errors",
+    # catalog and loading
+    "CatalogEntry": "hubui.catalog",
+    "ModelFacts": "hubui.catalog",
+    "search_models": "hubui.catalog",
+    "model_facts": "hubui.catalog",
+    "resolve_model_name": "hubui.catalog",
+    "load_model": "hubui.loading",
+    "read_checkpoint": "hubui.loading",
+    "Checkpoint": "hubui.loading",
+    "ModelSpec": "hubui.spec",
+    "LoadedModel": "hubui.spec",
     # auth
     "Identity": "hubui.auth",
     "resolve_token": "hubui.auth",
