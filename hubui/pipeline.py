@@ -1,0 +1,324 @@
+"""The verified flow for one model, as the CLI, the app and the notebooks run it.
+
+``iter_convert`` loads the model, writes the Hub folder, rebuilds the model from that folder with
+the library's own loader and streams the parity report batch by batch, then writes ``parity.json``.
+``publish`` builds the card, pushes the folder as one commit and re-downloads it to verify.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from huggingface_hub import ModelCard
+
+from hubui.card import CardFields, build_card
+from hubui.errors import ExportError, InvalidInputError
+from hubui.export import ExportResult, export_model, read_export_precision, rebuild_from_folder
+from hubui.loading import load_model
+from hubui.parity import ParityReport, Tolerance, iter_parity, library_versions, write_parity_json
+from hubui.publish import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
+from hubui.spec import LoadedModel, ModelSpec
+
+Stage = Literal["load", "export", "rebuild", "parity", "done"]
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How to convert.
+
+    Args:
+        out_dir: The folder to write (must not exist or be empty unless ``overwrite``).
+        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; never changed behind your back.
+        tolerance: Overrides the precision's tolerance preset.
+        images: Extra parity images of the user's own (paths).
+        include_pytorch_bin: Also write ``pytorch_model.bin``.
+        overwrite: Replace a non-empty ``out_dir``.
+        batch_size: Parity batch size.
+    """
+
+    out_dir: Path
+    precision: str = "fp32"
+    tolerance: Tolerance | None = None
+    images: tuple[str | Path, ...] = ()
+    include_pytorch_bin: bool = False
+    overwrite: bool = False
+    batch_size: int = 4
+
+
+@dataclass(frozen=True, eq=False)
+class ConvertResult:
+    """A finished conversion: the model as loaded, the folder written, and its parity report."""
+
+    loaded: LoadedModel
+    export: ExportResult
+    report: ParityReport
+
+    @property
+    def passed(self) -> bool:
+        return self.report.verdict == "pass"
+
+
+@dataclass(frozen=True, eq=False)
+class ConvertEvent:
+    """One step of a running conversion, for live display.
+
+    Args:
+        stage: ``load``, ``export``, ``rebuild``, ``parity`` (one per batch) or ``done`` (last).
+        message: A line for people.
+        fraction: Progress of the whole conversion, 0 to 1.
+        report: The parity report so far (``parity`` and ``done``).
+        result: Only on ``done``.
+    """
+
+    stage: Stage
+    message: str
+    fraction: float
+    report: ParityReport | None = None
+    result: ConvertResult | None = None
+
+
+def iter_convert(
+    spec: ModelSpec,
+    options: ConvertOptions,
+    cancel: threading.Event | None = None,
+    loaded: LoadedModel | None = None,
+) -> Iterator[ConvertEvent]:
+    """Run the conversion step by step, yielding an event after each step and each parity batch.
+
+    Args:
+        spec: Which model.
+        options: How to convert.
+        cancel: Set it (from another thread) to stop parity between batches; the folder is then
+            written with a ``cancelled`` verdict, which the push gate refuses.
+        loaded: An already-loaded model for ``spec`` (skips loading).
+
+    Yields:
+        :class:`ConvertEvent`; the last has ``stage == "done"`` and the :class:`ConvertResult`.
+
+    Raises:
+        Every error of loading, export and parity, as :class:`~hubui.errors.HubUIError` subclasses,
+        before or while the folder is written; an export that failed leaves no folder.
+    """
+    name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
+    if loaded is None:
+        yield ConvertEvent("load", f"loading {name}", 0.0)
+        loaded = load_model(spec)
+    yield ConvertEvent("export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2)
+    export = export_model(
+        loaded,
+        options.out_dir,
+        precision=options.precision,
+        include_pytorch_bin=options.include_pytorch_bin,
+        overwrite=options.overwrite,
+    )
+    yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {spec.library}'s own loader", 0.35)
+    rebuilt = rebuild_from_folder(export.folder, library=spec.library)
+    report: ParityReport | None = None
+    for report in iter_parity(
+        loaded,
+        rebuilt,
+        options.precision,
+        tolerance=options.tolerance,
+        images=tuple(options.images),
+        batch_size=options.batch_size,
+        cancel=cancel,
+        folder=export.folder,
+    ):
+        done = report.batches_done / max(report.batches_total, 1)
+        yield ConvertEvent(
+            "parity", f"parity batch {report.batches_done}/{report.batches_total}", 0.4 + 0.55 * done, report
+        )
+    if report is None:  # iter_parity always yields a final report; this guards a broken invariant
+        raise ExportError("Parity produced no report", "Report this as a hubui bug.")
+    write_parity_json(report, export.folder)
+    result = ConvertResult(loaded, replace(export, files=_list_files(export.folder)), report)
+    yield ConvertEvent("done", f"parity {report.verdict}", 1.0, report, result)
+
+
+def convert(
+    spec: ModelSpec,
+    options: ConvertOptions,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ConvertResult:
+    """Run :func:`iter_convert` to the end.
+
+    Args:
+        spec: Which model.
+        options: How to convert.
+        progress: Receives each event's message.
+        cancel: See :func:`iter_convert`.
+
+    Returns:
+        The :class:`ConvertResult` (check ``.passed``; a failed parity is a result, not an error).
+    """
+    for event in iter_convert(spec, options, cancel=cancel):
+        if progress is not None:
+            progress(event.message)
+        if event.result is not None:
+            return event.result
+    raise ExportError("The conversion ended without a result", "Report this as a hubui bug.")
+
+
+def _list_files(folder: Path) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+
+
+def _folder_facts(folder: Path) -> dict[str, Any]:
+    """Library, architecture, precision and the parity report of an exported folder."""
+    path = folder / "parity.json"
+    try:
+        parity = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{str(path)!r} is not valid JSON: {exc}", "Convert the model again.") from exc
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{str(folder)!r} has no readable config.json", "Pass the folder that `hubui convert` wrote."
+        ) from exc
+    library = (parity or {}).get("library") or "timm"
+    return {
+        "library": library,
+        "architecture": config.get("architecture", ""),
+        "precision": read_export_precision(folder) or (parity or {}).get("precision") or "fp32",
+        "parity": parity,
+    }
+
+
+def make_card(
+    folder: str | Path,
+    repo_id: str,
+    fields: CardFields | None = None,
+    *,
+    source: str | None = None,
+    override: bool = False,
+) -> ModelCard:
+    """The model card for an exported folder, with its parity section.
+
+    Args:
+        folder: The exported folder (reads ``config.json`` and ``parity.json``).
+        repo_id: The target repo; the usage snippet loads it.
+        fields: The user's card fields; defaults are used when ``None``.
+        source: Where the weights came from; defaults to ``library:architecture``.
+        override: The push overrides a failed parity; the card says so.
+
+    Raises:
+        InvalidCardError: A card field is invalid.
+        InvalidInputError: The folder is not an export.
+    """
+    facts = _folder_facts(Path(folder))
+    parity = facts["parity"]
+    note = None
+    if override and (parity is None or parity.get("verdict") != "pass"):
+        verdict = "missing" if parity is None else parity.get("verdict")
+        note = f"The parity verdict of this export was '{verdict}'; it was pushed with an explicit override."
+    versions = (parity or {}).get("versions") or library_versions(facts["library"])
+    return build_card(
+        fields or CardFields(),
+        repo_id=repo_id,
+        parity=parity,
+        precision=facts["precision"],
+        library_versions=versions,
+        source=source or f"{facts['library']}:{facts['architecture']}",
+        override_note=note,
+    )
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """A finished push and the verification after it."""
+
+    push: PushResult
+    verification: Verification | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.push.to_dict(),
+            "verification": self.verification.to_dict() if self.verification else None,
+        }
+
+
+def reference_from_folder(folder: str | Path) -> LoadedModel:
+    """The exported folder, rebuilt, as a reference model for verifying a push made from it."""
+    import timm.data
+
+    facts = _folder_facts(Path(folder))
+    model = rebuild_from_folder(folder, library=facts["library"])
+    data_config = timm.data.resolve_data_config({}, model=model)
+    spec = ModelSpec(facts["library"], facts["architecture"] or "unknown")
+    return LoadedModel(spec, model, dict(model.pretrained_cfg), data_config, source=f"local folder {folder}")
+
+
+def dry_run(
+    request: PushRequest, fields: CardFields | None = None, token: str | None = None, source: str | None = None
+) -> PushPlan:
+    """What :func:`publish` would commit, and the card's diff against the repo's README. Uploads nothing."""
+    card = make_card(request.folder, request.repo_id, fields, source=source, override=request.allow_failed_parity)
+    return plan_push(request, card, token=token)
+
+
+def publish(
+    request: PushRequest,
+    fields: CardFields | None = None,
+    *,
+    token: str | None = None,
+    original: LoadedModel | None = None,
+    source: str | None = None,
+    verify: bool = True,
+    progress: ProgressFn | None = None,
+    on_report: Callable[[ParityReport], None] | None = None,
+) -> PublishResult:
+    """Build the card, push the folder, and verify what landed.
+
+    Args:
+        request: Where and how to push.
+        fields: Card fields (defaults when ``None``).
+        token: An explicit token; otherwise ``HF_TOKEN`` or the login cache.
+        original: The model as originally loaded. Verification compares the Hub copy with it (at the
+            export's precision preset); without it, with the local folder (which must match exactly).
+        source: Where the weights came from, for the card.
+        verify: Re-download and check after the push.
+        progress: Receives status lines.
+        on_report: Receives the verification's partial parity reports.
+
+    Returns:
+        The push and the verification (``None`` when ``verify`` is false).
+
+    Raises:
+        Everything :func:`hubui.publish.push` raises; nothing is uploaded when a check fails.
+    """
+    say = progress or (lambda _m: None)
+    card = make_card(request.folder, request.repo_id, fields, source=source, override=request.allow_failed_parity)
+    result = push(request, card, token=token, progress=say)
+    if not verify:
+        return PublishResult(result, None)
+    say(f"verifying {result.repo_id}@{result.commit_oid[:10]}: re-download and parity")
+    if original is not None:
+        reference, precision = original, _folder_facts(Path(request.folder))["precision"]
+    else:
+        # Same weights on both sides, so the exact fp32 preset applies whatever the export precision.
+        reference, precision = reference_from_folder(request.folder), "fp32"
+    verification = verify_push(result, reference, precision, token=token, on_report=on_report)
+    say(f"verification {verification.status}")
+    return PublishResult(result, verification)
+
+
+__all__ = [
+    "ConvertEvent",
+    "ConvertOptions",
+    "ConvertResult",
+    "PublishResult",
+    "convert",
+    "dry_run",
+    "iter_convert",
+    "make_card",
+    "publish",
+    "reference_from_folder",
+]
