@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -44,9 +44,9 @@ class HubUsers:
     open_clip's pretrained configs look for them (``timm/<arch>.<tag>``).
     """
 
-    alice: str
-    bob: str
-    reader: str
+    alice: str = field(repr=False)
+    bob: str = field(repr=False)
+    reader: str = field(repr=False)
     org: str = "team"
 
 
