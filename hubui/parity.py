@@ -641,6 +641,17 @@ def check_weights(weights: WeightComparison, tolerance: Tolerance) -> list[str]:
 
 
 # --- divergence -------------------------------------------------------------------------------------
+def _first_weight_owner(model: torch.nn.Module, weights: WeightComparison) -> str | None:
+    """The module owning the first differing tensor, in the model's own state_dict order."""
+    bad = {
+        n for k in ("value_mismatch", "shape_mismatch", "dtype_mismatch", "missing") for n in weights.names.get(k, [])
+    }
+    for name in model.state_dict():
+        if name in bad:
+            return name.rsplit(".", 1)[0] if "." in name else name
+    return None
+
+
 class _StopForward(Exception):
     """Raised inside a hook to abandon a forward pass once the first divergence is known."""
 
@@ -1078,10 +1089,15 @@ def iter_parity(
     outputs = tuple(a.result() for a in accumulators.values())
     for metrics in outputs:
         reasons += check_output(metrics, tol)
+    outputs_ok = not reasons
     if weights is not None:
         reasons += check_weights(weights, tol)
     diverging: str | None = None
-    if reasons:
+    if reasons and outputs_ok and weights is not None:
+        # Outputs within tolerance, weights not: the owner of the first differing tensor is the answer.
+        # A hook search would report whichever later module happens to amplify the tiny difference.
+        diverging = _first_weight_owner(original.model, weights)
+    if reasons and diverging is None:
         # Also when only the weights differ: a changed tensor can leave the logits untouched (timm zero-inits
         # the last norm of each residual branch), yet its module's own output still shows where it is.
         sample = inputs.pixels[worst[1] : worst[1] + 1].to(device)
