@@ -253,7 +253,8 @@ def reference_from_folder(folder: str | Path) -> LoadedModel:
     model = rebuild_from_folder(folder, library=facts["library"])
     data_config = timm.data.resolve_data_config({}, model=model)
     spec = ModelSpec(facts["library"], facts["architecture"] or "unknown")
-    return LoadedModel(spec, model, dict(model.pretrained_cfg), data_config, source=f"local folder {folder}")
+    pretrained_cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", None) or {})
+    return LoadedModel(spec, model, pretrained_cfg, data_config, source=f"local folder {folder}")
 
 
 def dry_run(
