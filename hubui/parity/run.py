@@ -1,0 +1,270 @@
+"""Running parity: streamed batch by batch, cancellable, ending in a verdict."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hubui.errors import InvalidInputError
+from hubui.export import check_precision, read_export_precision, rebuild_from_folder
+from hubui.parity.adapters import _adapter
+from hubui.parity.divergence import _first_weight_owner, find_diverging_module
+from hubui.parity.inputs import ParityInputs, build_parity_inputs
+from hubui.parity.metrics import (
+    Tolerance,
+    WeightComparison,
+    _OutputAccumulator,
+    _ShapeMismatch,
+    check_output,
+    check_weights,
+    compare_weights,
+    tolerance_preset,
+)
+from hubui.parity.report import ParityReport, library_versions
+from hubui.spec import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+
+# --- running ----------------------------------------------------------------------------------------
+def _device_of(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def iter_parity(
+    original: LoadedModel,
+    rebuilt: torch.nn.Module,
+    precision: str,
+    tolerance: Tolerance | None = None,
+    images: Sequence[Any] = (),
+    batch_size: int = 4,
+    cancel: threading.Event | None = None,
+    folder: str | Path | None = None,
+    *,
+    inputs: ParityInputs | None = None,
+) -> Iterator[ParityReport]:
+    """Compare ``rebuilt`` with ``original`` batch by batch, yielding a report after each batch.
+
+    Yields a ``status="running"`` report after every batch but the last (``batches_done`` of
+    ``batches_total``, always less than the total), then a final one: ``verdict`` ``"pass"`` or ``"fail"``
+    (``status="done"``), or ``"cancelled"`` as soon as ``cancel`` is seen set between batches. Forward
+    passes run under ``torch.inference_mode()``, entered per batch so the caller's code between yields is
+    not affected. Both models are put in eval mode.
+
+    For fp16/bf16 the rebuilt model is the fp32 module timm builds from the half-precision file (what a
+    user of ``timm.create_model`` gets); the drift measured is the rounding of the weights.
+
+    Args:
+        original: The model as loaded (fp32).
+        rebuilt: The model rebuilt from the export by the library's own loader.
+        precision: The export precision; picks the tolerance preset.
+        tolerance: Overrides the preset.
+        images: Extra user images (paths or PIL images).
+        batch_size: Samples per forward pass.
+        cancel: Set it from another thread to stop between batches.
+        folder: The export folder; when given, its weights file is compared tensor by tensor.
+        inputs: Pre-built inputs (skips :func:`build_parity_inputs`; ``images`` is then ignored).
+
+    Yields:
+        ParityReport, partial then final.
+
+    Raises:
+        InvalidInputError: Unknown precision or library, a bad image, or ``batch_size < 1``.
+    """
+    start = time.perf_counter()
+    check_precision(precision)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, not {batch_size!r}")
+    tol = tolerance or tolerance_preset(precision)
+    library = original.spec.library
+    adapter = _adapter(library)
+    if inputs is None:
+        inputs = build_parity_inputs(original.data_config, images, library=library)
+    original.model.eval()
+    rebuilt.eval()
+    device = _device_of(original.model)
+    rebuilt_device = _device_of(rebuilt)
+    total = math.ceil(len(inputs) / batch_size)
+    accumulators: dict[str, _OutputAccumulator] = {}
+    worst: tuple[float, int] = (2.0, 0)  # (cosine, sample index) of the least similar sample
+    weights: WeightComparison | None = None
+    described = inputs.describe()
+    versions = library_versions(library)
+
+    def report(
+        verdict: str, status: str, done: int, reasons: tuple[str, ...] = (), diverging_module: str | None = None
+    ) -> ParityReport:
+        return ParityReport(
+            verdict=verdict,
+            status=status,
+            precision=precision,
+            tolerance=tol,
+            outputs=tuple(a.result() for a in accumulators.values()),
+            weights=weights,
+            inputs=dict(described),
+            batches_done=done,
+            batches_total=total,
+            diverging_module=diverging_module,
+            versions=dict(versions),
+            elapsed_s=time.perf_counter() - start,
+            library=library,
+            architecture=original.spec.architecture,
+            reasons=reasons,
+            device=str(device),
+        )
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    if folder is not None:
+        weights = compare_weights(original.model, Path(folder) / adapter.weights_file, precision, cancel)
+
+    reasons: list[str] = []
+    for b in range(total):
+        if cancelled():
+            logger.info("parity cancelled after %d/%d batches", b, total)
+            yield report("cancelled", "cancelled", b, reasons=("cancelled",))
+            return
+        lo = b * batch_size
+        x = inputs.pixels[lo : lo + batch_size]
+        with torch.inference_mode():
+            ref = adapter.forward(original.model, x.to(device))
+            test = adapter.forward(rebuilt, x.to(rebuilt_device))
+            for name, ref_out in ref.items():
+                acc = accumulators.get(name) or _OutputAccumulator(name)
+                test_out = test.get(name)
+                problem = None
+                if test_out is None:
+                    problem = f"{name}: missing from the rebuilt model's outputs"
+                else:
+                    try:
+                        cos = acc.update(ref_out, test_out)
+                    except _ShapeMismatch as exc:
+                        problem = str(exc)
+                    else:
+                        # Only outputs that could be compared get metrics; the others fail by reason.
+                        accumulators[name] = acc
+                if problem is not None:
+                    if problem not in reasons:  # once, not once per batch
+                        reasons.append(problem)
+                    continue
+                i = int(torch.nan_to_num(cos, nan=-2.0).argmin())
+                c = float(torch.nan_to_num(cos, nan=-2.0)[i])
+                if c < worst[0]:
+                    worst = (c, lo + i)
+        if b + 1 < total:
+            # After the last batch the final report follows at once; a partial with done == total would
+            # only say "running" about a finished run.
+            yield report("pending", "running", b + 1)
+
+    if cancelled():
+        yield report("cancelled", "cancelled", total, reasons=("cancelled",))
+        return
+
+    outputs = tuple(a.result() for a in accumulators.values())
+    for metrics in outputs:
+        reasons += check_output(metrics, tol)
+    outputs_ok = not reasons
+    if weights is not None:
+        reasons += check_weights(weights, tol)
+    diverging: str | None = None
+    if reasons and outputs_ok and weights is not None:
+        # Outputs within tolerance, weights not: the owner of the first differing tensor is the answer.
+        # A hook search would report whichever later module happens to amplify the tiny difference.
+        diverging = _first_weight_owner(original.model, weights)
+    if reasons and diverging is None:
+        # Also when only the weights differ: a changed tensor can leave the logits untouched (timm zero-inits
+        # the last norm of each residual branch), yet its module's own output still shows where it is.
+        sample = inputs.pixels[worst[1] : worst[1] + 1].to(device)
+        try:
+            diverging = find_diverging_module(
+                original.model,
+                rebuilt,
+                sample,
+                tol,
+                forward=lambda m, px: adapter.forward(m, px.to(_device_of(m))),
+            )
+        except RuntimeError as exc:  # e.g. architectures that differ so much the rebuilt forward fails
+            logger.warning("could not locate the diverging module: %s", exc)
+    verdict = "fail" if reasons else "pass"
+    logger.info("parity %s for %s (%s): %s", verdict, original.spec.architecture, precision, reasons or "ok")
+    yield report(verdict, "done", total, reasons=tuple(reasons), diverging_module=diverging)
+
+
+def run_parity(
+    original: LoadedModel,
+    rebuilt: torch.nn.Module,
+    precision: str,
+    tolerance: Tolerance | None = None,
+    images: Sequence[Any] = (),
+    batch_size: int = 4,
+    cancel: threading.Event | None = None,
+    folder: str | Path | None = None,
+    *,
+    inputs: ParityInputs | None = None,
+) -> ParityReport:
+    """Run :func:`iter_parity` to the end and return the final report.
+
+    Args and Raises: as :func:`iter_parity`.
+
+    Returns:
+        The final report (check ``report.passed`` or call ``report.raise_for_verdict()``).
+    """
+    last: ParityReport | None = None
+    for report in iter_parity(
+        original, rebuilt, precision, tolerance, images, batch_size, cancel, folder, inputs=inputs
+    ):
+        last = report
+    if last is None:  # pragma: no cover - iter_parity always yields a final report
+        raise RuntimeError("parity produced no report")
+    return last
+
+
+def verify_export(
+    loaded: LoadedModel,
+    folder: str | Path,
+    precision: str | None = None,
+    tolerance: Tolerance | None = None,
+    images: Sequence[Any] = (),
+    batch_size: int = 4,
+    cancel: threading.Event | None = None,
+) -> Iterator[ParityReport]:
+    """Rebuild an export folder with the library's own loader, then stream parity against ``loaded``.
+
+    Args:
+        loaded: The original model.
+        folder: The folder :func:`hubui.export.export_model` wrote.
+        precision: Defaults to the precision recorded in the folder's config.json.
+        tolerance: Overrides the preset.
+        images: Extra user images.
+        batch_size: Samples per forward pass.
+        cancel: Set to stop between batches.
+
+    Yields:
+        ParityReport, partial then final.
+
+    Raises:
+        InvalidInputError: ``precision`` disagrees with the folder, or no precision is known.
+        CheckpointMismatchError, ModelError: The folder can't be rebuilt.
+    """
+    recorded = read_export_precision(folder)
+    if precision is None:
+        precision = recorded or "fp32"
+    elif recorded is not None and recorded != precision:
+        raise InvalidInputError(
+            f"{str(folder)!r} holds a {recorded} export, not {precision}",
+            hint=f"Verify with precision={recorded!r}, or export again.",
+        )
+    rebuilt = rebuild_from_folder(folder, library=loaded.spec.library)
+    yield from iter_parity(loaded, rebuilt, precision, tolerance, images, batch_size, cancel, folder)
