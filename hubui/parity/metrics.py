@@ -318,6 +318,31 @@ class WeightComparison:
         )
 
 
+_DIFF_CHUNK = 1 << 20  # elements per float64 chunk: bounds the extra memory at a few tens of MB
+
+
+def _bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal element for element, NaN matching NaN; the cheap ``torch.equal`` settles the usual case."""
+    if torch.equal(a, b):
+        return True
+    if not a.is_floating_point():
+        return False
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``max |a - b|`` in float64, a chunk at a time so a huge embedding never needs two float64 copies."""
+    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+    worst = 0.0
+    for start in range(0, flat_a.numel(), _DIFF_CHUNK):
+        end = start + _DIFF_CHUNK
+        chunk = (flat_a[start:end].double() - flat_b[start:end].double()).abs().max()
+        worst = max(worst, float(chunk)) if not math.isnan(float(chunk)) else math.nan
+        if math.isnan(worst):
+            break
+    return worst
+
+
 def compare_weights(
     model: torch.nn.Module,
     weights_file: str | Path,
@@ -377,15 +402,11 @@ def compare_weights(
                 expected_dtype = dtype if orig.is_floating_point() else orig.dtype
                 if saved.dtype != expected_dtype:
                     note("dtype_mismatch", key)
-                else:
-                    expected = orig.to(expected_dtype)
-                    same = (
-                        (saved == expected) | (saved.isnan() & expected.isnan()) if saved.is_floating_point() else None
-                    )
-                    if not (bool(same.all()) if same is not None else torch.equal(saved, expected)):
-                        note("value_mismatch", key)
-                diff = (saved.double() - orig.double()).abs()
-                per_tensor[key] = float(diff.max()) if diff.numel() else 0.0
+                elif not _bitwise_equal(saved, orig.to(expected_dtype)):
+                    note("value_mismatch", key)
+                per_tensor[key] = (
+                    0.0 if saved.dtype == orig.dtype and torch.equal(saved, orig) else _max_abs_diff(saved, orig)
+                )
     except (OSError, SafetensorError) as exc:
         raise InvalidInputError(f"Cannot read weights file {str(path)!r}: {exc}", hint="Export again.") from exc
 
