@@ -1,20 +1,40 @@
 """The ``hubui`` command line.
 
-Each sub-command is a thin call into the core; errors become one line on stderr and exit code 2.
+Each sub-command is a thin call into the core (:mod:`hubui.pipeline`, :mod:`hubui.catalog`); the
+text it prints comes from :mod:`hubui.cli_format`. Results go to stdout (one JSON object with
+``--json``); progress, warnings and errors go to stderr. Exit codes: 0 success, 1 parity or
+verification failed (or the parity gate refused a push), 2 bad input (message and hint, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from hubui.errors import HubUIError
+from hubui.errors import ExportError, HubUIError, InvalidInputError, ParityFailedError
+
+if TYPE_CHECKING:
+    from hubui.card import CardFields
+    from hubui.pipeline import ConvertResult
+    from hubui.publish import PushRequest
+    from hubui.spec import LoadedModel, ModelSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# push flags that describe a model to convert; with --from none of them may be given
+_MODEL_DESTS = (
+    "library", "model", "pretrained", "checkpoint", "precision", "image_mean", "image_std", "image_interpolation",
+    "crop_pct", "num_classes", "label_names", "images", "seed", "include_pytorch_bin", "overwrite", "out",
+)  # fmt: skip
 
 
 def _cmd_localhub(args: argparse.Namespace) -> int:
@@ -64,6 +84,261 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- output helpers ---------------------------------------------------------------------------------
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _emit(args: argparse.Namespace, text: str) -> None:
+    """Write the command's result to the real stdout (``--json`` moves everything else to stderr)."""
+    stream: TextIO = getattr(args, "stdout", None) or sys.stdout
+    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.flush()
+
+
+def _emit_json(args: argparse.Namespace, data: Any) -> None:
+    _emit(args, json.dumps(data, indent=2, allow_nan=False))
+
+
+# --- models -----------------------------------------------------------------------------------------
+def _cmd_models(args: argparse.Namespace) -> int:
+    from hubui.catalog import model_facts, search_models
+
+    if args.facts:
+        if not args.pattern:
+            raise InvalidInputError("--facts needs a model name", "E.g. `hubui models timm resnet50 --facts`.")
+        facts = model_facts(args.library, args.pattern).to_dict()
+        if args.json:
+            _emit_json(args, facts)
+        else:
+            from hubui.cli_format import facts_text
+
+            _emit(args, facts_text(facts))
+        return EXIT_OK
+    entries = search_models(args.library, args.pattern or "", pretrained=args.pretrained, limit=args.limit)
+    names = [e.name for e in entries]
+    if args.json:
+        _emit_json(args, names)
+    elif names:
+        _emit(args, "\n".join(names))
+    if not names:
+        _err(
+            f"no {args.library} model matches {args.pattern or ''!r}" + ("" if args.pretrained else " (architectures)")
+        )
+    return EXIT_OK
+
+
+# --- convert ----------------------------------------------------------------------------------------
+def _spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    from hubui.cli_format import read_label_names
+    from hubui.spec import ModelSpec
+
+    return ModelSpec(
+        library=args.library or "timm",
+        architecture=args.model,
+        pretrained=args.pretrained,
+        checkpoint=args.checkpoint,
+        num_classes=args.num_classes,
+        label_names=read_label_names(args.label_names) if args.label_names else None,
+        mean=tuple(args.image_mean) if args.image_mean is not None else None,
+        std=tuple(args.image_std) if args.image_std is not None else None,
+        interpolation=args.image_interpolation,
+        crop_pct=args.crop_pct,
+        seed=args.seed if args.seed is not None else 0,
+    )
+
+
+def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
+    """Convert as the model flags say, with stage lines and a parity bar on stderr.
+
+    Cheap checks come first, so that a typo costs no model load: the spec's values and the image
+    paths, then the model, then the images' contents, then export and parity.
+    """
+    from hubui.cli_format import BatchBar
+    from hubui.loading import load_model
+
+    spec = _spec_from_args(args)
+    images = tuple(args.images or ())
+    for image in images:
+        if not Path(image).expanduser().is_file():
+            raise InvalidInputError(f"Image file not found: {image!r}", "Check the --images paths.")
+    if spec.pretrained is None and spec.checkpoint is None:
+        _err(f"no weights given: random weights, seed {spec.seed}")
+    name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
+    _err(f"[load] loading {name}")
+    loaded = load_model(spec, progress=lambda message: _err(f"[load] {message}"))
+
+    from hubui.parity import load_image
+    from hubui.pipeline import ConvertOptions, iter_convert
+
+    for image in images:  # an unreadable image fails before anything is written
+        load_image(image)
+    options = ConvertOptions(
+        out_dir=out_dir,
+        precision=args.precision or "fp32",
+        images=images,
+        include_pytorch_bin=args.include_pytorch_bin,
+        overwrite=args.overwrite,
+    )
+    bar = BatchBar("parity")
+    try:
+        for event in iter_convert(spec, options, loaded=loaded):
+            if event.stage == "parity" and event.report is not None:
+                bar.update(event.report)
+                continue
+            bar.close()
+            _err(f"[{event.stage}] {event.message}")
+            if event.result is not None:
+                return event.result
+    finally:
+        bar.close()
+    raise ExportError("The conversion ended without a result", "Report this as a hubui bug.")
+
+
+def _print_convert(args: argparse.Namespace, result: ConvertResult, to_stderr: bool = False) -> None:
+    from hubui.cli_format import parity_text
+
+    text = parity_text(result.report.to_dict(), result.export.files, str(result.export.folder))
+    if to_stderr:
+        _err(text)
+    else:
+        _emit(args, text)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    result = _run_convert(args, Path(args.out))
+    if args.json:
+        from hubui.cli_format import convert_dict
+
+        _emit_json(args, convert_dict(result))
+    else:
+        _print_convert(args, result)
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+# --- push -------------------------------------------------------------------------------------------
+def _given_model_flags(args: argparse.Namespace) -> list[str]:
+    given = [d for d in _MODEL_DESTS if getattr(args, d, None) is not None and getattr(args, d) is not False]
+    return ["--" + d.replace("_", "-") for d in given]
+
+
+def _card_source(result: ConvertResult) -> str | None:
+    """Where the weights came from, for the card; a local checkpoint is named by file only."""
+    spec = result.loaded.spec
+    if spec.checkpoint is not None:
+        return f"checkpoint {Path(spec.checkpoint).name}"
+    return result.loaded.source or None
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from hubui import auth
+    from hubui.card import load_card_file
+    from hubui.publish import PushRequest, validate_branch, validate_repo_id
+
+    given = _given_model_flags(args)
+    if args.from_dir is not None and given:
+        raise InvalidInputError(
+            f"--from {args.from_dir!r} cannot be combined with {', '.join(given)}",
+            "Push an existing folder with --from, or convert and push with --model and its flags.",
+        )
+    if args.from_dir is None and args.model is None:
+        raise InvalidInputError("Nothing to push: give --from DIR or --model ARCH", "See `hubui push --help`.")
+    # Everything cheap first: a typo must not cost a conversion.
+    namespace, _ = validate_repo_id(args.repo_id)
+    validate_branch(args.revision)
+    fields: CardFields | None = load_card_file(args.card) if args.card else None
+    # Who is pushing, before a conversion or the model libraries load (the push checks it again).
+    auth.require_write(auth.whoami(args.token), namespace)
+    with contextlib.ExitStack() as stack:
+        original = source = None
+        if args.from_dir is not None:
+            folder = Path(args.from_dir).expanduser()
+        else:
+            if args.out is None:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hubui-push-"))) / "export"
+            else:
+                folder = Path(args.out)
+            converted = _run_convert(args, folder)
+            _print_convert(args, converted, to_stderr=True)
+            folder, original, source = converted.export.folder, converted.loaded, _card_source(converted)
+            if not converted.passed and not args.allow_failed_parity:
+                raise ParityFailedError(
+                    f"Parity {converted.report.verdict} for the {converted.report.precision} export of "
+                    f"{args.model!r}; nothing was pushed.",
+                    "Fix the conversion, or push with --allow-failed-parity (the card then says so).",
+                )
+        request_kwargs: dict[str, Any] = {}
+        if args.commit_message is not None:
+            request_kwargs["commit_message"] = args.commit_message
+        request = PushRequest(
+            folder=folder,
+            repo_id=args.repo_id,
+            private=args.private,
+            branch=args.revision,
+            create_pr=args.create_pr,
+            commit_description=args.commit_description or "",
+            readme_mode=args.readme,
+            allow_failed_parity=args.allow_failed_parity,
+            **request_kwargs,
+        )
+        return (
+            _dry_run(args, request, fields, source)
+            if args.dry_run
+            else _publish(args, request, fields, original, source)
+        )
+
+
+def _dry_run(args: argparse.Namespace, request: PushRequest, fields: CardFields | None, source: str | None) -> int:
+    from hubui.cli_format import plan_text
+    from hubui.pipeline import dry_run
+
+    plan = dry_run(request, fields, token=args.token, source=source).to_dict()
+    if args.json:
+        _emit_json(args, plan)
+    else:
+        _emit(args, plan_text(plan))
+    return EXIT_OK
+
+
+def _publish(
+    args: argparse.Namespace,
+    request: PushRequest,
+    fields: CardFields | None,
+    original: LoadedModel | None,
+    source: str | None,
+) -> int:
+    from hubui.cli_format import BatchBar, publish_text
+    from hubui.pipeline import publish
+
+    bar = BatchBar("verify")
+
+    def progress(message: str) -> None:
+        bar.close()
+        _err(f"[push] {message}")
+
+    try:
+        result = publish(
+            request,
+            fields,
+            token=args.token,
+            original=original,
+            source=source,
+            verify=not args.no_verify,
+            progress=progress,
+            on_report=bar.update,
+        )
+    finally:
+        bar.close()
+    data = result.to_dict()
+    if args.json:
+        _emit_json(args, data)
+    else:
+        _emit(args, publish_text(data, verify=not args.no_verify))
+    if result.verification is not None and result.verification.status == "not completed":
+        _err("warning: the push landed but its verification was NOT completed; check the model yourself.")
+    return EXIT_FAILED if result.verification is not None and result.verification.status == "failed" else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hubui`` command."""
     parser = argparse.ArgumentParser(prog="hubui", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -90,19 +365,123 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--root", help="storage folder of the embedded Hub (default: ~/.cache/hubui/demo-hub)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("models", help="search a model zoo, or show one model's facts")
+    p.add_argument("library", help="the library: timm")
+    p.add_argument("pattern", nargs="?", default="", help="wildcards ('resnet*') or a substring; a name with --facts")
+    p.add_argument("--pretrained", action="store_true", help="search pretrained weights ('arch.tag' names)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="print at most N names")
+    p.add_argument("--facts", action="store_true", help="show the facts of the model named by PATTERN")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("convert", help="write a Hub folder for a model and prove logits parity")
+    _add_model_flags(p, out_required=True)
+    p.add_argument("--json", action="store_true", help="print the parity report as one JSON object on stdout")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("push", help="push a converted folder (or convert and push) to the Hub, then verify it")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", help="a folder `hubui convert` wrote")
+    _add_model_flags(p, out_required=False)
+    p.add_argument("--repo-id", required=True, help="namespace/name on the Hub")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    p.add_argument("--revision", metavar="BRANCH", help="target branch, created from main if missing")
+    p.add_argument("--commit-message", help="commit summary")
+    p.add_argument("--commit-description", help="commit body")
+    p.add_argument("--card", metavar="FILE", help="model card fields, .json or .yaml")
+    p.add_argument(
+        "--readme", choices=["keep", "replace", "merge"], default="keep", help="what to do with an existing README"
+    )
+    p.add_argument("--allow-failed-parity", action="store_true", help="push even if parity failed (the card says so)")
+    p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be committed; upload nothing")
+    p.add_argument("--no-verify", action="store_true", help="skip the re-download check after the push")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    p.set_defaults(func=_cmd_push)
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
+    return value
+
+
+def _add_model_flags(p: argparse.ArgumentParser, out_required: bool) -> None:
+    """The flags that say which model to convert and how (shared by convert and push)."""
+    from hubui.spec import PRECISIONS
+
+    g = p.add_argument_group("model" if out_required else "model (instead of --from)")
+    g.add_argument("--library", help="timm (default)")
+    g.add_argument("--model", required=out_required, metavar="ARCH", help="architecture, e.g. resnet50")
+    g.add_argument("--pretrained", metavar="TAG", help="pretrained tag, e.g. a1_in1k")
+    g.add_argument("--checkpoint", metavar="PATH", help="a local checkpoint (.safetensors, .pth, ...)")
+    g.add_argument("--precision", choices=PRECISIONS, help="dtype of the saved weights (default: fp32)")
+    g.add_argument("--image-mean", type=float, nargs="+", metavar="M", help="normalisation mean, 3 values")
+    g.add_argument("--image-std", type=float, nargs="+", metavar="S", help="normalisation std, 3 values")
+    g.add_argument("--image-interpolation", metavar="I", help="resize interpolation, e.g. bicubic")
+    g.add_argument("--crop-pct", type=float, metavar="X", help="center-crop fraction, 0 < X <= 1")
+    g.add_argument("--num-classes", type=int, metavar="N", help="classifier size (a new head for pretrained)")
+    g.add_argument("--label-names", metavar="FILE", help="class names: one per line, or a JSON list")
+    g.add_argument("--images", nargs="+", metavar="PATH", help="extra parity images of your own")
+    g.add_argument("--include-pytorch-bin", action="store_true", help="also write pytorch_model.bin")
+    g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    g.add_argument("--seed", type=int, metavar="N", help="seed of random weights when no weights are given")
+    g.add_argument(
+        "--out",
+        required=out_required,
+        metavar="DIR",
+        help="the folder to write" + ("" if out_required else " (default: a temporary folder)"),
+    )
+
+
+def _secrets(args: argparse.Namespace) -> list[str]:
+    values = [getattr(args, "token", None), *(os.environ.get(v) for v in _TOKEN_VARS)]
+    return [v.strip() for v in values if v and v.strip()]
+
+
+def _scrub(text: str, secrets_: Sequence[str]) -> str:
+    for value in secrets_:
+        text = text.replace(value, "<token>")
+    return text
+
+
+@contextlib.contextmanager
+def _stdout_for(args: argparse.Namespace) -> Iterator[None]:
+    """With ``--json``, keep the real stdout for the result and send stray prints to stderr."""
+    args.stdout = sys.stdout
+    if not getattr(args, "json", False):
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``hubui`` command and return its exit code."""
+    """Run the ``hubui`` command and return its exit code.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 1 when parity or the verification failed (or the parity gate refused a push),
+        2 for bad input or any other hubui error (message and hint on stderr), 130 when interrupted.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return int(args.func(args))
+        with _stdout_for(args):
+            return int(args.func(args))
     except HubUIError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        hidden = _secrets(args)
+        _err(f"error: {_scrub(exc.message, hidden)}")
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            _err(f"hint: {_scrub(exc.hint, hidden)}")
+        return EXIT_FAILED if isinstance(exc, ParityFailedError) else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
