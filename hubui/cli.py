@@ -474,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # huggingface_hub prints its warnings through its own handler; don't print them a second time.
+    logging.getLogger("huggingface_hub").propagate = False
     try:
         with _stdout_for(args):
             return int(args.func(args))

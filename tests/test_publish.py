@@ -268,3 +268,14 @@ def test_pushed_weights_equal_the_export_bit_for_bit(localhub, exported, repo_na
     local = load_file(exported / "model.safetensors")
     assert remote.keys() == local.keys()
     assert all(torch.equal(remote[k], local[k]) for k in local)
+
+
+def test_no_local_path_is_published(localhub, exported, repo_name, fresh_cache):
+    from huggingface_hub import snapshot_download
+
+    repo = f"alice/{repo_name}"
+    publish(PushRequest(exported, repo), token=localhub.users.alice, verify=False)
+    local = Path(snapshot_download(repo, cache_dir=fresh_cache))
+    for name in ("README.md", "parity.json", "config.json"):
+        text = (local / name).read_text()
+        assert str(exported) not in text and "/tmp/" not in text, name

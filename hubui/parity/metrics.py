@@ -255,7 +255,7 @@ class WeightComparison:
     """The saved weights against the original's, tensor by tensor.
 
     Args:
-        file: The weights file read.
+        file: The weights file read (its name only: the report is published).
         precision: The precision the file should hold.
         compared: Tensors present in both.
         missing: Count of original tensors absent from the file.
@@ -413,7 +413,7 @@ def compare_weights(
     worst = max(per_tensor, key=lambda k: (not math.isfinite(per_tensor[k]), per_tensor[k]), default=None)
     worst_value = per_tensor[worst] if worst is not None else 0.0
     return WeightComparison(
-        file=str(path),
+        file=path.name,  # never the local path: parity.json and the card are published
         precision=precision,
         compared=len(per_tensor),
         missing=counts["missing"],
