@@ -42,3 +42,10 @@ def test_localhub_starts_without_torch():
     code = "import sys, hubui.cli, hubui.localhub; print(any(m in sys.modules for m in ('torch', 'gradio')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_mypy_is_clean_on_the_core():
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "hubui"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
