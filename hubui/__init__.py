@@ -82,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "validate_repo_id": "hubui.publish",
     "validate_branch": "hubui.publish",
     "check_parity_gate": "hubui.publish",
+    "fetch_readme": "hubui.publish",
     # auth
     "Identity": "hubui.auth",
     "resolve_token": "hubui.auth",

@@ -540,6 +540,37 @@ def verify_push(
     return Verification("failed", f"{where}, downloaded again, does not reproduce the original's outputs.", parity)
 
 
+def fetch_readme(repo_id: str, token: str | None = None, revision: str | None = None) -> str | None:
+    """The README a repo has now, to show or edit before a push.
+
+    Args:
+        repo_id: ``namespace/name``.
+        token: An explicit token (private repos); otherwise ``HF_TOKEN`` or the login cache, or none.
+        revision: A branch or commit; main by default.
+
+    Returns:
+        The README text, or ``None`` when the repo, the revision or the README does not exist (or the
+        repo is private and not visible with this token).
+
+    Raises:
+        InvalidRepoIdError: A malformed repo id.
+        HubUnreachableError: The Hub cannot be reached.
+    """
+    validate_repo_id(repo_id)
+    endpoint = auth.endpoint()
+    secret = token.strip() if token and token.strip() else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="hubui-readme-") as tmp:
+            path = hf_hub_download(
+                repo_id, "README.md", revision=revision, cache_dir=tmp, token=secret or False, endpoint=endpoint
+            )
+            return Path(path).read_text(encoding="utf-8")
+    except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
+        return None
+    except httpx2.TransportError as exc:
+        raise HubUnreachableError(f"Cannot reach the Hub at {endpoint} to read {repo_id}'s README") from exc
+
+
 def _short(exc: Exception) -> str:
     text = exc.message if isinstance(exc, HubUIError) else (str(exc) or type(exc).__name__)
     return text.splitlines()[0][:300]
@@ -552,6 +583,7 @@ __all__ = [
     "PushResult",
     "Verification",
     "check_parity_gate",
+    "fetch_readme",
     "plan_push",
     "push",
     "read_parity_verdict",

@@ -279,3 +279,14 @@ def test_no_local_path_is_published(localhub, exported, repo_name, fresh_cache):
     for name in ("README.md", "parity.json", "config.json"):
         text = (local / name).read_text()
         assert str(exported) not in text and "/tmp/" not in text, name
+
+
+def test_fetch_readme(localhub, api, repo_name):
+    from hubui.publish import fetch_readme
+
+    repo = f"alice/{repo_name}"
+    assert fetch_readme(repo, token=localhub.users.alice) is None
+    api.create_repo(repo, private=True)
+    api.upload_file(path_or_fileobj=b"# hello\n", path_in_repo="README.md", repo_id=repo)
+    assert fetch_readme(repo, token=localhub.users.alice) == "# hello\n"
+    assert fetch_readme(repo, token=localhub.users.bob) is None
