@@ -101,6 +101,18 @@ def _emit_json(args: argparse.Namespace, data: Any) -> None:
 
 
 # --- models -----------------------------------------------------------------------------------------
+def _cmd_space_deploy(args: argparse.Namespace) -> int:
+    from hubui.space import deploy_space
+
+    result = deploy_space(args.repo_id, private=args.private, token=args.token, space_dir=args.space_dir)
+    if args.json:
+        print(json.dumps(result.to_dict()), file=args.stdout)
+    else:
+        print(result.url, file=args.stdout)
+        _err(f"deployed {len(result.files)} files: {result.commit_url}")
+    return EXIT_OK
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from hubui.catalog import model_facts, search_models
 
@@ -399,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip the re-download check after the push")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.set_defaults(func=_cmd_push)
+
+    space = sub.add_parser("space", help="deploy hubui itself as a Hugging Face Space")
+    space_sub = space.add_subparsers(dest="space_command", required=True)
+    p = space_sub.add_parser("deploy", help="upload space/ and the hubui package as a Gradio Space")
+    p.add_argument("--repo-id", required=True, help="namespace/name of the Space")
+    p.add_argument("--private", action="store_true", help="create the Space private")
+    p.add_argument("--space-dir", help="the folder with the Space's README.md, app.py, requirements.txt")
+    p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    p.set_defaults(func=_cmd_space_deploy)
     return parser
 
 
