@@ -25,7 +25,7 @@ from hubui.errors import ExportError, HubUIError, InvalidInputError, ParityFaile
 if TYPE_CHECKING:
     from hubui.card import CardFields
     from hubui.pipeline import ConvertResult
-    from hubui.publish import PushRequest
+    from hubui.publishing import PushRequest
     from hubui.spec import LoadedModel, ModelSpec
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -245,7 +245,7 @@ def _card_source(result: ConvertResult) -> str | None:
 def _cmd_push(args: argparse.Namespace) -> int:
     from hubui import auth
     from hubui.card import load_card_file
-    from hubui.publish import PushRequest, validate_branch, validate_repo_id
+    from hubui.publishing import PushRequest, validate_branch, validate_repo_id
 
     given = _given_model_flags(args)
     if args.from_dir is not None and given:

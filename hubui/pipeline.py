@@ -21,7 +21,7 @@ from hubui.errors import ExportError, InvalidInputError
 from hubui.export import ExportResult, export_model, read_export_precision, rebuild_from_folder
 from hubui.loading import load_model
 from hubui.parity import ParityReport, Tolerance, iter_parity, library_versions, write_parity_json
-from hubui.publish import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
+from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.spec import LoadedModel, ModelSpec
 
 Stage = Literal["load", "export", "rebuild", "parity", "done"]
@@ -293,7 +293,7 @@ def publish(
         The push and the verification (``None`` when ``verify`` is false).
 
     Raises:
-        Everything :func:`hubui.publish.push` raises; nothing is uploaded when a check fails.
+        Everything :func:`hubui.publishing.push` raises; nothing is uploaded when a check fails.
     """
     say = progress or (lambda _m: None)
     card = make_card(request.folder, request.repo_id, fields, source=source, override=request.allow_failed_parity)

@@ -17,7 +17,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from hubui import auth
 from hubui.errors import HubUnreachableError, InvalidInputError, PushError
-from hubui.publish import validate_repo_id
+from hubui.publishing import validate_repo_id
 
 SPACE_FILES = ("README.md", "app.py", "requirements.txt")
 

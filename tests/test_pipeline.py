@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from hubui.errors import ParityFailedError
 from hubui.pipeline import ConvertOptions, convert, iter_convert, publish
-from hubui.publish import PushRequest
+from hubui.publishing import PushRequest
 from hubui.spec import ModelSpec
 
 

@@ -49,3 +49,16 @@ def test_mypy_is_clean_on_the_core():
         [sys.executable, "-m", "mypy", "hubui"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_public_names_are_not_shadowed_by_submodules():
+    # `import hubui.x` sets hubui.x to the module: an exported name equal to a submodule's would be shadowed.
+    import hubui
+
+    modules = {p.stem for p in (ROOT / "hubui").glob("*.py")} | {
+        p.name for p in (ROOT / "hubui").iterdir() if p.is_dir()
+    }
+    assert sorted(set(hubui.__all__) & modules) == []
+    import hubui.pipeline  # imports most submodules
+
+    assert callable(hubui.publish) and callable(hubui.convert)

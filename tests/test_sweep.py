@@ -19,7 +19,7 @@ import torch
 
 from hubui import pipeline
 from hubui.pipeline import ConvertOptions
-from hubui.publish import PushRequest
+from hubui.publishing import PushRequest
 from hubui.spec import LoadedModel, ModelSpec
 
 # Real architectures: slower, still part of the default run.

@@ -22,7 +22,7 @@ from hubui.errors import (
     ReadOnlyTokenError,
 )
 from hubui.pipeline import ConvertOptions, convert, dry_run, publish
-from hubui.publish import PushRequest, push
+from hubui.publishing import PushRequest, push
 from hubui.spec import ModelSpec
 
 
@@ -181,7 +181,7 @@ def test_verification_not_completed_when_the_hub_goes_away(tmp_path, exported, f
     from _hubproc import start_hub
 
     from hubui.pipeline import reference_from_folder
-    from hubui.publish import verify_push
+    from hubui.publishing import verify_push
 
     token = os.urandom(12).hex()
     hub = start_hub(tmp_path / "hub", [f"gail:{token}:write"])
@@ -282,7 +282,7 @@ def test_no_local_path_is_published(localhub, exported, repo_name, fresh_cache):
 
 
 def test_fetch_readme(localhub, api, repo_name):
-    from hubui.publish import fetch_readme
+    from hubui.publishing import fetch_readme
 
     repo = f"alice/{repo_name}"
     assert fetch_readme(repo, token=localhub.users.alice) is None
