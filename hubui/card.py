@@ -149,6 +149,34 @@ class CardFields:
     model_name: str | None = None
 
 
+# Card defaults per library: the Hub's library id, its task and tags (open_clip's own push script writes
+# library_name open_clip, pipeline_tag zero-shot-image-classification and the tag clip).
+LIBRARY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "timm": {"library_name": "timm", "pipeline_tag": "image-classification", "tags": []},
+    "open_clip": {"library_name": "open_clip", "pipeline_tag": "zero-shot-image-classification", "tags": ["clip"]},
+}
+
+
+def default_fields(library: str = "timm") -> CardFields:
+    """The card fields for a model of ``library`` when the user gives none.
+
+    Args:
+        library: ``"timm"`` or ``"open_clip"``.
+
+    Returns:
+        Fresh :class:`CardFields` (``CardFields()`` itself holds timm's defaults).
+
+    Raises:
+        InvalidCardError: For a library hubui has no defaults for.
+    """
+    defaults = LIBRARY_DEFAULTS.get(library)
+    if defaults is None:
+        raise _bad("library_name", library, "has no card defaults.", f"Use one of: {', '.join(LIBRARY_DEFAULTS)}.")
+    return CardFields(
+        library_name=defaults["library_name"], pipeline_tag=defaults["pipeline_tag"], tags=list(defaults["tags"])
+    )
+
+
 # --- validation -----------------------------------------------------------------------------------------
 def _show(value: object, limit: int = 60) -> str:
     """A short, printable rendering of a bad value for an error message."""
@@ -881,12 +909,14 @@ def python_blocks(markdown: str) -> Sequence[str]:
 
 __all__ = [
     "HUB_LICENSES",
+    "LIBRARY_DEFAULTS",
     "MERGE_MODES",
     "PARITY_HEADING",
     "CardEvalResult",
     "CardFields",
     "build_card",
     "card_diff",
+    "default_fields",
     "load_card_file",
     "merge_card",
     "python_blocks",

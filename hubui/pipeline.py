@@ -16,11 +16,26 @@ from typing import Any, Literal
 
 from huggingface_hub import ModelCard
 
-from hubui.card import CardFields, build_card
+from hubui.card import CardFields, build_card, default_fields
 from hubui.errors import ExportError, InvalidInputError
-from hubui.export import ExportResult, export_model, read_export_precision, rebuild_from_folder
+from hubui.export import (
+    TOKENIZER_ATTR,
+    ExportResult,
+    export_model,
+    folder_library,
+    read_export_config,
+    read_export_precision,
+    rebuild_from_folder,
+)
 from hubui.loading import load_model
-from hubui.parity import ParityReport, Tolerance, iter_parity, library_versions, write_parity_json
+from hubui.parity import (
+    ParityReport,
+    Tolerance,
+    iter_parity,
+    library_versions,
+    tolerance_preset,
+    write_parity_json,
+)
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.spec import LoadedModel, ModelSpec
 
@@ -40,6 +55,9 @@ class ConvertOptions:
         include_pytorch_bin: Also write ``pytorch_model.bin``.
         overwrite: Replace a non-empty ``out_dir``.
         batch_size: Parity batch size.
+        hf_tokenizer_repo: open_clip with a Hugging Face tokenizer: the repo the written config names as the
+            tokenizer's source (see :func:`hubui.export.export_model`). Usually left unset and decided at push
+            time with ``PushRequest(hf_tokenizer_self=True)``.
     """
 
     out_dir: Path
@@ -49,6 +67,7 @@ class ConvertOptions:
     include_pytorch_bin: bool = False
     overwrite: bool = False
     batch_size: int = 4
+    hf_tokenizer_repo: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +135,7 @@ def iter_convert(
         precision=options.precision,
         include_pytorch_bin=options.include_pytorch_bin,
         overwrite=options.overwrite,
+        hf_tokenizer_repo=options.hf_tokenizer_repo,
     )
     yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {spec.library}'s own loader", 0.35)
     rebuilt = rebuild_from_folder(export.folder, library=spec.library)
@@ -146,6 +166,8 @@ def convert(
     options: ConvertOptions,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    *,
+    loaded: LoadedModel | None = None,
 ) -> ConvertResult:
     """Run :func:`iter_convert` to the end.
 
@@ -154,11 +176,12 @@ def convert(
         options: How to convert.
         progress: Receives each event's message.
         cancel: See :func:`iter_convert`.
+        loaded: An already-loaded model for ``spec`` (skips loading).
 
     Returns:
         The :class:`ConvertResult` (check ``.passed``; a failed parity is a result, not an error).
     """
-    for event in iter_convert(spec, options, cancel=cancel):
+    for event in iter_convert(spec, options, cancel=cancel, loaded=loaded):
         if progress is not None:
             progress(event.message)
         if event.result is not None:
@@ -171,25 +194,42 @@ def _list_files(folder: Path) -> tuple[tuple[str, int], ...]:
 
 
 def _folder_facts(folder: Path) -> dict[str, Any]:
-    """Library, architecture, precision and the parity report of an exported folder."""
+    """Library, architecture, precision, the config and the parity report of an exported folder."""
     path = folder / "parity.json"
     try:
         parity = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{str(path)!r} is not valid JSON: {exc}", "Convert the model again.") from exc
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        library = folder_library(folder)
+        config = read_export_config(folder)
+    except InvalidInputError as exc:
         raise InvalidInputError(
-            f"{str(folder)!r} has no readable config.json", "Pass the folder that `hubui convert` wrote."
+            f"{str(folder)!r} has no readable config.json or open_clip_config.json",
+            "Pass the folder that `hubui convert` wrote.",
         ) from exc
-    library = (parity or {}).get("library") or "timm"
+    # timm's config.json names the architecture; open_clip's config has no such key, hubui's record does.
+    architecture = config.get("architecture") or (config.get("hubui") or {}).get("architecture")
     return {
         "library": library,
-        "architecture": config.get("architecture", ""),
+        "architecture": architecture or (parity or {}).get("architecture") or "",
         "precision": read_export_precision(folder) or (parity or {}).get("precision") or "fp32",
         "parity": parity,
+        "config": config,
     }
+
+
+def _fields_for(library: str, fields: CardFields | None) -> CardFields:
+    defaults = default_fields(library)
+    if fields is None:
+        return defaults
+    timm = CardFields()
+    changes: dict[str, Any] = {}
+    if fields.library_name == timm.library_name and defaults.library_name != timm.library_name:
+        changes["library_name"] = defaults.library_name
+    if fields.pipeline_tag == timm.pipeline_tag and defaults.pipeline_tag != timm.pipeline_tag:
+        changes["pipeline_tag"] = defaults.pipeline_tag
+    return replace(fields, **changes) if changes else fields
 
 
 def make_card(
@@ -205,7 +245,11 @@ def make_card(
     Args:
         folder: The exported folder (reads ``config.json`` and ``parity.json``).
         repo_id: The target repo; the usage snippet loads it.
-        fields: The user's card fields; defaults are used when ``None``.
+        fields: The user's card fields; when ``None``, the defaults of the folder's library
+            (:func:`hubui.card.default_fields`: for open_clip ``library_name="open_clip"``,
+            ``pipeline_tag="zero-shot-image-classification"``, tag ``clip``). Given fields whose
+            ``library_name`` / ``pipeline_tag`` are still timm's defaults get the library's instead: a timm
+            snippet on an open_clip card would not run.
         source: Where the weights came from; defaults to ``library:architecture``.
         override: The push overrides a failed parity; the card says so.
 
@@ -221,7 +265,7 @@ def make_card(
         note = f"The parity verdict of this export was '{verdict}'; it was pushed with an explicit override."
     versions = (parity or {}).get("versions") or library_versions(facts["library"])
     return build_card(
-        fields or CardFields(),
+        _fields_for(facts["library"], fields),
         repo_id=repo_id,
         parity=parity,
         precision=facts["precision"],
@@ -246,15 +290,52 @@ class PublishResult:
 
 
 def reference_from_folder(folder: str | Path) -> LoadedModel:
-    """The exported folder, rebuilt, as a reference model for verifying a push made from it."""
+    """The exported folder, rebuilt, as a reference model for verifying a push made from it.
+
+    Raises:
+        InvalidInputError: The folder is not an export.
+        CheckpointMismatchError, ModelError: The library could not rebuild it.
+    """
+    facts = _folder_facts(Path(folder))
+    library = facts["library"]
+    model = rebuild_from_folder(folder, library=library)
+    spec = ModelSpec(library, facts["architecture"] or "unknown")
+    source = f"local folder {folder}"
+    if library == "open_clip":
+        return _open_clip_reference(model, spec, facts["config"], source)
     import timm.data
 
-    facts = _folder_facts(Path(folder))
-    model = rebuild_from_folder(folder, library=facts["library"])
     data_config = timm.data.resolve_data_config({}, model=model)
-    spec = ModelSpec(facts["library"], facts["architecture"] or "unknown")
     pretrained_cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", None) or {})
-    return LoadedModel(spec, model, pretrained_cfg, data_config, source=f"local folder {folder}")
+    return LoadedModel(spec, model, pretrained_cfg, data_config, source=source)
+
+
+def _open_clip_reference(model: Any, spec: ModelSpec, config: dict[str, Any], source: str) -> LoadedModel:
+    """A LoadedModel for a rebuilt open_clip model, with the fields hubui.loading fills for open_clip."""
+    pp = dict(model.visual.preprocess_cfg)
+    size = pp["size"] if isinstance(pp["size"], (tuple, list)) else (pp["size"], pp["size"])
+    data_config = {
+        "input_size": (3, *(int(v) for v in size)),
+        "mean": tuple(pp["mean"]),
+        "std": tuple(pp["std"]),
+        "interpolation": pp.get("interpolation"),
+        "resize_mode": pp.get("resize_mode"),
+        "fill_color": pp.get("fill_color", 0),
+    }
+    model_cfg = config.get("model_cfg") or {}
+    text_cfg = model_cfg.get("text_cfg") or {}
+    tokenizer = getattr(model, TOKENIZER_ATTR)
+    extra = {
+        "model_cfg": model_cfg,
+        "tokenizer": {
+            "kind": "hf" if text_cfg.get("hf_tokenizer_name") else "clip_bpe",
+            "hf_tokenizer_name": text_cfg.get("hf_tokenizer_name"),
+            "context_length": getattr(tokenizer, "context_length", None),
+        },
+        "tokenizer_obj": tokenizer,
+    }
+    labels = (config.get("hubui") or {}).get("label_names")
+    return LoadedModel(spec, model, pp, data_config, label_names=labels, source=source, extra=extra)
 
 
 def dry_run(
@@ -301,12 +382,15 @@ def publish(
     if not verify:
         return PublishResult(result, None)
     say(f"verifying {result.repo_id}@{result.commit_oid[:10]}: re-download and parity")
+    precision = _folder_facts(Path(request.folder))["precision"]
+    tolerance: Tolerance | None = None
     if original is not None:
-        reference, precision = original, _folder_facts(Path(request.folder))["precision"]
+        reference = original
     else:
-        # Same weights on both sides, so the exact fp32 preset applies whatever the export precision.
-        reference, precision = reference_from_folder(request.folder), "fp32"
-    verification = verify_push(result, reference, precision, token=token, on_report=on_report)
+        # Same weights on both sides, so the outputs must match exactly (the fp32 preset) whatever the export
+        # precision; the weights file is still checked against that precision's dtype.
+        reference, tolerance = reference_from_folder(request.folder), tolerance_preset("fp32")
+    verification = verify_push(result, reference, precision, token=token, tolerance=tolerance, on_report=on_report)
     say(f"verification {verification.status}")
     return PublishResult(result, verification)
 

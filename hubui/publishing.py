@@ -110,6 +110,9 @@ class PushRequest:
         readme_mode: What to do with a README already in the repo: ``keep`` (default), ``replace``
             or ``merge`` (keep its text, update its metadata and the parity section).
         allow_failed_parity: Push even though parity failed. The card must then say so.
+        hf_tokenizer_self: open_clip with a Hugging Face tokenizer: the pushed ``open_clip_config.json`` names
+            this repo as the tokenizer's source (open_clip's ``--hf-tokenizer-self``); the folder is unchanged.
+            See :func:`hubui.export.hub_config_override`.
     """
 
     folder: Path
@@ -121,6 +124,7 @@ class PushRequest:
     commit_description: str = ""
     readme_mode: ReadmeMode = "keep"
     allow_failed_parity: bool = False
+    hf_tokenizer_self: bool = False
 
 
 @dataclass(frozen=True)
@@ -348,12 +352,21 @@ def _target(request: PushRequest) -> str:
     return f"pull request against {base}" if request.create_pr else (f"branch {base}" if request.branch else "main")
 
 
+def _overrides(request: PushRequest) -> dict[str, bytes]:
+    """Files pushed with other content than the folder's (open_clip's hf_tokenizer_self config)."""
+    from hubui.export import hub_config_override
+
+    return hub_config_override(request.folder, request.repo_id, request.hf_tokenizer_self)
+
+
 def _prepare(
     request: PushRequest, card: ModelCard | str | None, token: str | None
 ) -> tuple[_Session, list[PlannedFile], str | None, str | None, bool | None, str | None]:
     files = _folder_files(Path(request.folder))
     verdict = check_parity_gate(Path(request.folder), request.allow_failed_parity)
     session = _Session(request, token)
+    overrides = _overrides(request)
+    files = [PlannedFile(f.path, len(overrides[f.path])) if f.path in overrides else f for f in files]
     private = session.repo_private(request.repo_id)
     if private is not None and request.private and not private:
         raise PushError(
@@ -434,6 +447,7 @@ def push(
     say("checking the target")
     session, files, readme, _, private, _ = _prepare(request, card, token)
     folder = Path(request.folder)
+    overrides = _overrides(request)
     try:
         before = session.head(request.repo_id, request.branch) if private is not None else None
         if private is None:
@@ -442,7 +456,7 @@ def push(
         if request.branch is not None:
             session.api.create_branch(request.repo_id, branch=request.branch, exist_ok=True)
         operations = [
-            CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(folder / f.path))
+            CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=overrides.get(f.path) or str(folder / f.path))
             for f in files
             if f.path != "README.md"
         ]
@@ -517,14 +531,17 @@ def verify_push(
     where = f"{result.repo_id}@{result.commit_oid[:10]}"
     with tempfile.TemporaryDirectory(prefix="hubui-verify-") as cache:
         try:
+            secret = auth.resolve_token(token)
             snapshot = snapshot_download(
                 result.repo_id,
                 revision=result.commit_oid,
                 cache_dir=cache,
-                token=auth.resolve_token(token),
+                token=secret,
                 endpoint=auth.endpoint(),
             )
-            rebuilt = rebuild_from_hub(result.repo_id, revision=result.commit_oid, cache_dir=cache, library=library)
+            rebuilt = rebuild_from_hub(
+                result.repo_id, revision=result.commit_oid, cache_dir=cache, library=library, token=secret
+            )
         except (httpx2.TransportError, HubUnreachableError, HfHubHTTPError, OSError) as exc:
             logger.warning("Verification of %s not completed: %s", where, type(exc).__name__)
             return Verification("not completed", f"Could not re-download {where}: {_short(exc)}. The push landed.")

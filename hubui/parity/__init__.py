@@ -12,8 +12,10 @@ What "pass" means depends on the precision (see :func:`tolerance_preset`): fp32 
 original's outputs to float32 rounding, fp16/bf16 exports are measured against the fp32 original and must
 stay above a cosine-similarity and top-1 agreement floor.
 
-Library specifics (how to preprocess, which outputs to compare, which weights file to read) live in one
-small adapter per library, chosen by ``loaded.spec.library``; only timm has one so far.
+Library specifics (how to preprocess, which outputs to compare, which weights file to read, where to search
+for a diverging module) live in one small adapter per library, chosen by ``loaded.spec.library``: timm compares
+``logits``; open_clip compares ``image_embeds``, ``text_embeds``, ``zero_shot_logits`` and, exactly, the
+``text_tokens`` of the zero-shot prompts from each side's own tokenizer (see :mod:`hubui.parity.adapters`).
 """
 
 from hubui.parity.divergence import find_diverging_module

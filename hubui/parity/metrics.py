@@ -100,9 +100,11 @@ class OutputMetrics:
         mean_abs_diff: Mean ``|a - b|``.
         max_rel_diff: Largest per-sample ``max|a - b| / max|a|``.
         cosine_min: Smallest per-sample cosine similarity.
-        top1_agreement: Fraction of samples with the same argmax.
-        top5_overlap: Mean fraction of shared top-5 indices (top-k with k = min(5, classes)).
+        top1_agreement: Fraction of samples with the same argmax; None for outputs that are not class scores
+            (embeddings, token ids), where the largest coordinate means nothing.
+        top5_overlap: Mean fraction of shared top-5 indices (top-k with k = min(5, classes)); None likewise.
         nonfinite: Number of NaN/inf values in the rebuilt output where the original has none.
+        exact: The output must be equal whatever the precision (open_clip's ``text_tokens``).
     """
 
     name: str
@@ -111,9 +113,10 @@ class OutputMetrics:
     mean_abs_diff: float
     max_rel_diff: float
     cosine_min: float
-    top1_agreement: float
-    top5_overlap: float
+    top1_agreement: float | None
+    top5_overlap: float | None
     nonfinite: int = 0
+    exact: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -133,9 +136,10 @@ class OutputMetrics:
             mean_abs_diff=f("mean_abs_diff"),
             max_rel_diff=f("max_rel_diff"),
             cosine_min=f("cosine_min"),
-            top1_agreement=f("top1_agreement"),
-            top5_overlap=f("top5_overlap"),
+            top1_agreement=None if data.get("top1_agreement") is None else f("top1_agreement"),
+            top5_overlap=None if data.get("top5_overlap") is None else f("top5_overlap"),
             nonfinite=int(data.get("nonfinite", 0)),
+            exact=bool(data.get("exact", False)),
         )
 
 
@@ -162,8 +166,10 @@ def _sample_stats(ref: torch.Tensor, test: torch.Tensor) -> dict[str, torch.Tens
 class _OutputAccumulator:
     """Running metrics for one named output across batches."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, ranked: bool = True, exact: bool = False) -> None:
         self.name = name
+        self.ranked = ranked
+        self.exact = exact
         self.count = 0
         self.sample_shape: tuple[int, ...] = ()
         self.max_abs = 0.0
@@ -188,12 +194,13 @@ class _OutputAccumulator:
         self.elements += s["d"].numel()
         self.max_rel = max(self.max_rel, float(s["rel"].max()))
         self.cos_min = min(self.cos_min, float(s["cos"].min()))
-        r, t = s["r"], s["t"]
-        self.top1 += int((r.argmax(dim=1) == t.argmax(dim=1)).sum())
-        k = min(5, r.shape[1])
-        rk = r.topk(k, dim=1).indices
-        tk = t.topk(k, dim=1).indices
-        self.top5 += float((rk.unsqueeze(2) == tk.unsqueeze(1)).any(dim=2).sum(dim=1).double().div(k).sum())
+        if self.ranked:
+            r, t = s["r"], s["t"]
+            self.top1 += int((r.argmax(dim=1) == t.argmax(dim=1)).sum())
+            k = min(5, r.shape[1])
+            rk = r.topk(k, dim=1).indices
+            tk = t.topk(k, dim=1).indices
+            self.top5 += float((rk.unsqueeze(2) == tk.unsqueeze(1)).any(dim=2).sum(dim=1).double().div(k).sum())
         # Python's max/min silently drop NaN; make an inf/NaN output impossible to miss in the metrics.
         if self.nonfinite:
             self.max_abs = self.max_rel = self.cos_min = float("nan")
@@ -208,9 +215,10 @@ class _OutputAccumulator:
             mean_abs_diff=self.sum_abs / max(self.elements, 1),
             max_rel_diff=self.max_rel,
             cosine_min=self.cos_min,
-            top1_agreement=self.top1 / n,
-            top5_overlap=self.top5 / n,
+            top1_agreement=self.top1 / n if self.ranked else None,
+            top5_overlap=self.top5 / n if self.ranked else None,
             nonfinite=self.nonfinite,
+            exact=self.exact,
         )
 
 
@@ -235,6 +243,11 @@ def check_output(metrics: OutputMetrics, tolerance: Tolerance) -> list[str]:
     if metrics.nonfinite:
         reasons.append(f"{n}: {metrics.nonfinite} NaN/inf values")
         return reasons
+    if metrics.exact:
+        # Token ids: any difference means another tokenizer, whatever the precision; closeness means nothing.
+        if metrics.max_abs_diff != 0:
+            reasons.append(f"{n}: differ from the original's (they must be equal); the rebuilt tokenizer is another")
+        return reasons
     abs_ok = tolerance.max_abs_diff is not None and metrics.max_abs_diff <= tolerance.max_abs_diff
     rel_ok = tolerance.max_rel_diff is not None and metrics.max_rel_diff <= tolerance.max_rel_diff
     if (tolerance.max_abs_diff is not None or tolerance.max_rel_diff is not None) and not (abs_ok or rel_ok):
@@ -244,7 +257,11 @@ def check_output(metrics: OutputMetrics, tolerance: Tolerance) -> list[str]:
         )
     if tolerance.cosine_min is not None and not metrics.cosine_min >= tolerance.cosine_min:
         reasons.append(f"{n}: cosine_min {metrics.cosine_min:.6g} < {tolerance.cosine_min}")
-    if tolerance.top1_agreement_min is not None and not metrics.top1_agreement >= tolerance.top1_agreement_min:
+    if (
+        tolerance.top1_agreement_min is not None
+        and metrics.top1_agreement is not None
+        and not metrics.top1_agreement >= tolerance.top1_agreement_min
+    ):
         reasons.append(f"{n}: top1_agreement {metrics.top1_agreement:.4g} < {tolerance.top1_agreement_min}")
     return reasons
 

@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,12 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _on_own_device(
+    forward: Callable[[torch.nn.Module, torch.Tensor], Any],
+) -> Callable[[torch.nn.Module, torch.Tensor], Any]:
+    return lambda model, x: forward(model, x.to(_device_of(model)))
+
+
 def iter_parity(
     original: LoadedModel,
     rebuilt: torch.nn.Module,
@@ -62,8 +68,13 @@ def iter_parity(
     passes run under ``torch.inference_mode()``, entered per batch so the caller's code between yields is
     not affected. Both models are put in eval mode.
 
-    For fp16/bf16 the rebuilt model is the fp32 module timm builds from the half-precision file (what a
-    user of ``timm.create_model`` gets); the drift measured is the rounding of the weights.
+    For fp16/bf16 the rebuilt model is the fp32 module the library builds from the half-precision file (what a
+    user of ``timm.create_model`` / ``open_clip.create_model_from_pretrained`` gets); the drift measured is the
+    rounding of the weights.
+
+    The outputs compared come from the library's adapter (see :mod:`hubui.parity.adapters`): ``logits`` for
+    timm; ``image_embeds``, ``text_embeds``, ``zero_shot_logits`` and ``text_tokens`` for open_clip, whose
+    rebuilt tokenizer is the one :func:`hubui.export.rebuild_from_folder` attached to ``rebuilt``.
 
     Args:
         original: The model as loaded (fp32).
@@ -80,7 +91,8 @@ def iter_parity(
         ParityReport, partial then final.
 
     Raises:
-        InvalidInputError: Unknown precision or library, a bad image, or ``batch_size < 1``.
+        InvalidInputError: Unknown precision or library, a bad image, ``batch_size < 1``, or an open_clip
+            model without its tokenizer.
     """
     start = time.perf_counter()
     check_precision(precision)
@@ -89,6 +101,7 @@ def iter_parity(
     tol = tolerance or tolerance_preset(precision)
     library = original.spec.library
     adapter = _adapter(library)
+    pair = adapter.make_pair(original, rebuilt)
     if inputs is None:
         inputs = build_parity_inputs(original.data_config, images, library=library)
     original.model.eval()
@@ -97,9 +110,10 @@ def iter_parity(
     rebuilt_device = _device_of(rebuilt)
     total = math.ceil(len(inputs) / batch_size)
     accumulators: dict[str, _OutputAccumulator] = {}
-    worst: tuple[float, int] = (2.0, 0)  # (cosine, sample index) of the least similar sample
+    # Per output, (cosine, sample index) of its least similar sample: the module search starts there.
+    worst: dict[str, tuple[float, int]] = {}
     weights: WeightComparison | None = None
-    described = inputs.describe()
+    described = {**inputs.describe(), **pair.describe}
     versions = library_versions(library)
 
     def report(
@@ -139,10 +153,12 @@ def iter_parity(
         lo = b * batch_size
         x = inputs.pixels[lo : lo + batch_size]
         with torch.inference_mode():
-            ref = adapter.forward(original.model, x.to(device))
-            test = adapter.forward(rebuilt, x.to(rebuilt_device))
+            ref = pair.ref(x.to(device), b == 0)
+            test = pair.test(x.to(rebuilt_device), b == 0)
             for name, ref_out in ref.items():
-                acc = accumulators.get(name) or _OutputAccumulator(name)
+                acc = accumulators.get(name) or _OutputAccumulator(
+                    name, ranked=name in pair.ranked, exact=name in pair.exact
+                )
                 test_out = test.get(name)
                 problem = None
                 if test_out is None:
@@ -161,8 +177,8 @@ def iter_parity(
                     continue
                 i = int(torch.nan_to_num(cos, nan=-2.0).argmin())
                 c = float(torch.nan_to_num(cos, nan=-2.0)[i])
-                if c < worst[0]:
-                    worst = (c, lo + i)
+                if c < worst.get(name, (2.0, 0))[0]:
+                    worst[name] = (c, lo + i if name in pair.per_image else i)
         if b + 1 < total:
             # After the last batch the final report follows at once; a partial with done == total would
             # only say "running" about a finished run.
@@ -173,8 +189,12 @@ def iter_parity(
         return
 
     outputs = tuple(a.result() for a in accumulators.values())
+    failing: list[str] = []
     for metrics in outputs:
-        reasons += check_output(metrics, tol)
+        problems = check_output(metrics, tol)
+        if problems:
+            failing.append(metrics.name)
+        reasons += problems
     outputs_ok = not reasons
     if weights is not None:
         reasons += check_weights(weights, tol)
@@ -186,17 +206,29 @@ def iter_parity(
     if reasons and diverging is None:
         # Also when only the weights differ: a changed tensor can leave the logits untouched (timm zero-inits
         # the last norm of each residual branch), yet its module's own output still shows where it is.
-        sample = inputs.pixels[worst[1] : worst[1] + 1].to(device)
-        try:
-            diverging = find_diverging_module(
-                original.model,
-                rebuilt,
-                sample,
-                tol,
-                forward=lambda m, px: adapter.forward(m, px.to(_device_of(m))),
-            )
-        except RuntimeError as exc:  # e.g. architectures that differ so much the rebuilt forward fails
-            logger.warning("could not locate the diverging module: %s", exc)
+        # Two-tower models are searched on the tower whose output diverged (image, then text); with no
+        # diverging output, every tower in turn.
+        order = [n for n in pair.probes if n in failing] or list(pair.probes)
+        for name in order:
+            probe = pair.probes[name]
+            index = worst.get(name, (2.0, 0))[1]
+            try:
+                sample = probe.sample(index, inputs.pixels).to(device)
+                diverging = find_diverging_module(
+                    original.model,
+                    rebuilt,
+                    sample,
+                    tol,
+                    forward=_on_own_device(probe.forward),
+                )
+            except RuntimeError as exc:  # e.g. architectures that differ so much the rebuilt forward fails
+                logger.warning("could not locate the diverging module from %s: %s", name, exc)
+            if diverging is not None:
+                break
+        if diverging is None and weights is not None:
+            # No module output differs beyond tolerance, yet something does (e.g. open_clip's logit_scale,
+            # used outside any module): the first differing tensor is the best pointer there is.
+            diverging = _first_weight_owner(original.model, weights)
     verdict = "fail" if reasons else "pass"
     logger.info("parity %s for %s (%s): %s", verdict, original.spec.architecture, precision, reasons or "ok")
     yield report(verdict, "done", total, reasons=tuple(reasons), diverging_module=diverging)
