@@ -77,9 +77,7 @@ def test_bad_limit_is_rejected(limit: object) -> None:
         search_models("timm", "vit", limit=limit)  # type: ignore[arg-type]
 
 
-def test_open_clip_is_not_supported_yet() -> None:
-    with pytest.raises(InvalidInputError, match="open_clip"):
-        search_models("open_clip", "ViT")
+def test_unknown_library_is_named() -> None:
     with pytest.raises(InvalidInputError, match="'keras'"):
         search_models("keras", "x")
 

@@ -384,7 +384,5 @@ def test_bad_names_and_libraries() -> None:
     with pytest.raises(InvalidInputError, match="pretrained tag") as info:
         load_model(ModelSpec("timm", f"{ARCH}.{TAG}"))
     assert f"pretrained='{TAG}'" in info.value.hint
-    with pytest.raises(InvalidInputError, match="open_clip"):
-        load_model(ModelSpec("open_clip", "ViT-B-32"))
     with pytest.raises(InvalidInputError, match="checkpoint_key"):
         load_model(ModelSpec("timm", ARCH), checkpoint_key="state_dict")
