@@ -74,6 +74,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # The app and every library it drives must talk to the embedded Hub, never the real one.
     os.environ["HF_ENDPOINT"] = hub.url
     os.environ["HF_HUB_DISABLE_XET"] = "1"
+    # Single-user demo: the app's sessions start logged in as the demo user (never a real token).
+    os.environ["HF_TOKEN"] = token
+    os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
     print(f"local Hub: {hub.url}  (data in {root})", flush=True)
     print(f"demo user: demo   demo token: {token}", flush=True)
     print(f"app:       http://{args.host}:{args.port}", flush=True)

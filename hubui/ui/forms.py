@@ -1,0 +1,192 @@
+"""What the app's form values mean to the core: a ModelSpec, ConvertOptions' tolerance, CardFields, a PushRequest.
+
+Pure functions, no gradio. Empty boxes mean "not given"; comma-separated boxes become lists; the core
+validates the values themselves (and names the bad one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import hubui
+from hubui.card import HUB_LICENSES
+
+RANDOM_WEIGHTS = "(random weights)"
+PRESET_TOLERANCE = "preset for the precision"
+STRICT_TOLERANCE = "strict"
+README_MODES = ("keep", "replace", "merge")
+EVAL_COLUMNS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
+CARD_KEYS = ("license", "language", "tags", "datasets", "base_model", "pipeline_tag", "description")
+PIPELINE_TAGS = ("image-classification", "zero-shot-image-classification", "image-feature-extraction")
+DEFAULT_PIPELINE_TAG = {"timm": "image-classification", "open_clip": "zero-shot-image-classification"}
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _opt(text: str | None) -> str | None:
+    return text if text and text.strip() else None
+
+
+def file_path(value: Any) -> str | None:
+    """The server-side path of a ``gr.File`` value (a path string, or an object with ``.name``)."""
+    if value is None or value == "":
+        return None
+    return str(getattr(value, "name", value))
+
+
+def file_paths(values: Iterable[Any] | None) -> tuple[str, ...]:
+    """The paths of a ``gr.File(file_count="multiple")`` value."""
+    return tuple(p for p in (file_path(v) for v in values or ()) if p)
+
+
+def model_spec(library: str, architecture: str | None, tag: str | None, checkpoint: Any) -> hubui.ModelSpec:
+    """The model to convert: a checkpoint wins over a pretrained tag; ``(random weights)`` is seeded.
+
+    Raises:
+        InvalidInputError: No architecture chosen.
+    """
+    if not architecture or not architecture.strip():
+        raise hubui.InvalidInputError(
+            "No model chosen.", "Search for an architecture on the Model tab and pick one from the results."
+        )
+    path = file_path(checkpoint)
+    pretrained = None if path or not tag or tag == RANDOM_WEIGHTS else tag
+    return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path)  # type: ignore[arg-type]
+
+
+def tolerance(mode: str, precision: str) -> hubui.Tolerance | None:
+    """``None`` for the precision's preset; ``strict`` asks for float32-exact parity whatever the precision."""
+    if mode == STRICT_TOLERANCE:
+        return hubui.tolerance_preset("fp32")
+    return None
+
+
+def _eval_rows(table: Any) -> list[dict[str, Any]]:
+    """Rows of the eval-results table that hold anything, as dicts (numbers parsed where they are numbers)."""
+    if table is None:
+        return []
+    rows = table.values.tolist() if hasattr(table, "values") else list(table.get("data", table))
+    out = []
+    for row in rows:
+        cells = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip() for v in row]
+        if not any(cells):
+            continue
+        item: dict[str, Any] = dict(zip(EVAL_COLUMNS, cells, strict=False))
+        with contextlib.suppress(ValueError):  # a short string such as "80.1 ± 0.2" is allowed too
+            item["metric_value"] = float(item.get("metric_value", ""))
+        out.append(item)
+    return out
+
+
+def card_fields(
+    library: str,
+    license: str | None,
+    language: str | None,
+    tags: str | None,
+    datasets: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    description: str | None,
+    usage: str | None,
+    citation: str | None,
+    evals: Any,
+) -> hubui.CardFields:
+    """The card form as :class:`hubui.CardFields` (validated by the core when the card is built)."""
+    bases = split_list(base_model)
+    return hubui.CardFields(
+        license=_opt(license),
+        language=split_list(language),
+        tags=split_list(tags),
+        datasets=split_list(datasets),
+        base_model=bases[0] if len(bases) == 1 else (bases or None),
+        pipeline_tag=_opt(pipeline_tag),
+        library_name=library or "timm",
+        description=description or "",
+        usage=_opt(usage),
+        citation=_opt(citation),
+        eval_results=list(_eval_rows(evals)),
+    )
+
+
+def repo_id(namespace: str | None, name: str | None) -> str:
+    """``namespace/name``, checked like the Hub checks it.
+
+    Raises:
+        NotLoggedInError: No namespace (nobody logged in).
+        InvalidRepoIdError: A bad name.
+    """
+    if not namespace:
+        raise hubui.NotLoggedInError("No namespace to push to.", "Log in on the Login tab, then pick a namespace.")
+    value = f"{namespace}/{(name or '').strip()}"
+    hubui.validate_repo_id(value)
+    return value
+
+
+def push_request(
+    folder: Path,
+    namespace: str | None,
+    name: str | None,
+    private: bool,
+    branch: str | None,
+    create_pr: bool,
+    message: str | None,
+    readme_mode: str | None,
+    override: bool,
+) -> hubui.PushRequest:
+    """The push as the core takes it; ``override`` is recorded in the card by the core."""
+    return hubui.PushRequest(
+        Path(folder),
+        repo_id(namespace, name),
+        private=bool(private),
+        branch=_opt(branch.strip() if branch else None),
+        create_pr=bool(create_pr),
+        commit_message=(message or "").strip() or "Upload model with hubui",
+        readme_mode=readme_mode or "keep",  # type: ignore[arg-type]
+        allow_failed_parity=bool(override),
+    )
+
+
+def suggested_repo_name(architecture: str | None, tag: str | None) -> str:
+    """A repo name for a model: ``resnet50`` or ``resnet50.a1_in1k``, cut to what the Hub allows."""
+    name = (architecture or "model") + (f".{tag}" if tag and tag != RANDOM_WEIGHTS else "")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:96]
+    return name or "model"
+
+
+def fields_from_readme(readme: str) -> dict[str, Any]:
+    """Form values from an existing README: its metadata, and the text under its title as description.
+
+    Returns:
+        A dict with the keys of :data:`CARD_KEYS` that the README has (lists joined by commas).
+    """
+    match = re.match(r"^---\r?\n(.*?)\r?\n---[ \t]*\r?\n?", readme, re.DOTALL)
+    try:
+        meta = yaml.safe_load(match.group(1)) if match else {}
+    except yaml.YAMLError:
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    out: dict[str, Any] = {}
+    if meta.get("license") not in HUB_LICENSES:  # the dropdown offers only the Hub's identifiers
+        meta.pop("license", None)
+    for key in CARD_KEYS[:-1]:
+        value = meta.get(key)
+        if isinstance(value, list):
+            out[key] = ", ".join(str(v) for v in value)
+        elif value is not None:
+            out[key] = str(value)
+    body = readme[match.end() :] if match else readme
+    text = re.sub(r"^\s*# [^\n]*\n", "", body, count=1)
+    description = re.split(r"^#{1,6} ", text, maxsplit=1, flags=re.MULTILINE)[0].strip()
+    if description:
+        out["description"] = description
+    return out

@@ -1,0 +1,388 @@
+"""The app's callbacks: a few lines each, over hubui's public API.
+
+Every callback takes the session's :class:`~hubui.ui.state.Session` (a ``gr.State``) and, where it
+needs a token, ``oauth_token: gr.OAuthToken | None`` (gradio fills it on a Space with OAuth). Errors
+leave through :func:`hubui.ui.errors.ui_handler` as ``gr.Error``, or as inline Markdown where the tab
+shows them inline. The core is always given the session's token explicitly, so a visitor never acts
+with the server's token (see :mod:`hubui.ui.state` for the rule).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+import hubui
+from hubui.ui import forms, plots, views
+from hubui.ui.errors import attempt, inline, ui_handler
+from hubui.ui.state import Session
+
+SEARCH_LIMIT = 100
+_PROGRESS = gr.Progress()  # gradio swaps in a tracker per call; module-level keeps B008 quiet
+_ENV_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+def _token(session: Session, oauth_token: gr.OAuthToken | None) -> str:
+    """The session's token, adopting a Hugging Face sign-in if that is all there is.
+
+    Raises:
+        NotLoggedInError: The session has no token.
+    """
+    if session.token is None and oauth_token is not None and oauth_token.token and not session.signed_out:
+        session.log_in(oauth_token.token, hubui.whoami(oauth_token.token), "Hugging Face sign-in")
+    if session.token is None:
+        how = "Sign in with Hugging Face or paste a token" if session.oauth else "Paste a token"
+        raise hubui.NotLoggedInError("You are not logged in.", f"{how} on the Login tab.")
+    return session.token
+
+
+def _server_token_source() -> str:
+    return next((f"{var}" for var in _ENV_TOKENS if os.environ.get(var)), "the cached login (`hf auth login`)")
+
+
+def _namespaces(session: Session) -> dict[str, Any]:
+    names = list(session.identity.namespaces) if session.identity else []
+    return gr.update(choices=names, value=names[0] if names else None)
+
+
+def _login_outputs(session: Session, status: str = "") -> tuple[str, dict[str, Any], Session]:
+    return status or views.identity_markdown(session.identity, session.token_source), _namespaces(session), session
+
+
+# --- login ------------------------------------------------------------------------------------------
+@ui_handler
+def on_load(session: Session, oauth_token: gr.OAuthToken | None) -> tuple[str, dict[str, Any], Session]:
+    """Page load: adopt the OAuth sign-in (OAuth mode), or the server's own token (single-user mode)."""
+    if session.token is None and not session.signed_out:
+        if session.oauth and oauth_token is not None:
+            ok, message = attempt(_token, session, oauth_token)
+            return _login_outputs(session, "" if ok is not None else message)
+        if not session.oauth:
+            token, message = attempt(hubui.resolve_token)
+            if token is None:
+                return _login_outputs(session, "Not logged in: paste a token (or set HF_TOKEN and restart).")
+            identity, message = attempt(hubui.whoami, token)
+            if identity is None:
+                return _login_outputs(session, message)
+            session.log_in(token, identity, _server_token_source())
+    return _login_outputs(session)
+
+
+@ui_handler
+def log_in(token_text: str, session: Session) -> tuple[str, str, dict[str, Any], Session]:
+    """Check a typed token with the Hub and make it this session's; the box is cleared."""
+    token = (token_text or "").strip()
+    if not token:
+        raise hubui.NotLoggedInError("The token box is empty.", "Paste a token from your Hub settings page.")
+    session.log_in(token, hubui.whoami(token), "typed token")
+    status, namespaces, session = _login_outputs(session)
+    return status, "", namespaces, session
+
+
+@ui_handler
+def log_out(session: Session) -> tuple[str, dict[str, Any], Session]:
+    """Forget this session's token."""
+    session.log_out()
+    return _login_outputs(session, "Logged out.")
+
+
+# --- model ------------------------------------------------------------------------------------------
+@ui_handler
+def search(library: str, pattern: str) -> tuple[dict[str, Any], str]:
+    """Instant search of the library's architectures; errors inline."""
+    entries, message = attempt(hubui.search_models, library, pattern or "", False, SEARCH_LIMIT)
+    names = [e.name for e in entries or []]
+    if entries is not None and not names:
+        message = f"No {views.md(library)} architecture matches {views.code(pattern)}: try a shorter part or `*`."
+    return gr.update(choices=names, value=None), message
+
+
+@ui_handler
+def select_model(library: str, architecture: str | None) -> tuple[str, dict[str, Any], str]:
+    """Facts and pretrained tags of the chosen architecture; errors inline."""
+    if not architecture:
+        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), ""
+    facts, message = attempt(hubui.model_facts, library, architecture)
+    if facts is None:
+        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), message
+    tags = [forms.RANDOM_WEIGHTS, *facts.pretrained_tags]
+    return views.facts_markdown(facts), gr.update(choices=tags, value=facts.tag or forms.RANDOM_WEIGHTS), ""
+
+
+@ui_handler
+def select_tag(library: str, architecture: str | None, tag: str | None) -> tuple[str, str]:
+    """Facts for ``architecture.tag`` (licence and preprocessing differ per tag); errors inline."""
+    if not architecture:
+        return "", ""
+    name = architecture if not tag or tag == forms.RANDOM_WEIGHTS else f"{architecture}.{tag}"
+    facts, message = attempt(hubui.model_facts, library, name)
+    return (views.facts_markdown(facts) if facts is not None else ""), message
+
+
+# --- convert ----------------------------------------------------------------------------------------
+def gate(session: Session, override: bool) -> dict[str, Any]:
+    """Push is enabled when parity passed, or when the override box is ticked."""
+    passed = session.result is not None and session.result.passed
+    return gr.update(interactive=bool(passed or override))
+
+
+@ui_handler
+def run_convert(
+    session: Session,
+    library: str,
+    architecture: str | None,
+    tag: str | None,
+    checkpoint: Any,
+    precision: str,
+    tolerance_mode: str,
+    images: Any,
+    repo_name: str | None,
+    override: bool,
+    request: gr.Request | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Stream a conversion: table, progress line, plot and verdict after every step and parity batch.
+
+    Yields:
+        ``(table, progress, plot, verdict, files, push button, repo name, session)``.
+    """
+    spec = forms.model_spec(library, architecture, tag, checkpoint)
+    out_dir = session.new_run_dir(request.session_hash if request is not None else None)
+    options = hubui.ConvertOptions(
+        out_dir, precision, forms.tolerance(tolerance_mode, precision), forms.file_paths(images)
+    )
+    name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
+    session.cancel = cancel = threading.Event()
+    report, override_gate = None, gate(session, override)
+    try:
+        for event in hubui.iter_convert(spec, options, cancel=cancel):
+            report = event.report or report
+            session.result = event.result or session.result
+            stopped = cancel.is_set() and report is None  # cancelled before parity could start
+            verdict = views.verdict_markdown(report, stopped) if event.result or stopped else "## RUNNING"
+            line = "cancelled" if stopped else f"{_short_paths(event.message, session)} ({event.fraction:.0%})"
+            files = views.files_frame(event.result.export.files) if event.result else gr.skip()
+            yield _convert_view(report, line, verdict, files, gate(session, override), name, session)
+            if stopped:
+                return
+    except hubui.HubUIError as exc:  # show where it stopped, then let the mapping raise the gr.Error
+        yield _convert_view(
+            report, "stopped by an error", "## ERROR\n" + inline(exc), gr.skip(), override_gate, name, session
+        )
+        raise
+    finally:
+        session.cancel = None
+
+
+def _short_paths(message: str, session: Session) -> str:
+    """Progress lines name the export folder; the server's temp path means nothing to a visitor."""
+    return message.replace(str(session.workdir), "the session folder") if session.workdir else message
+
+
+def _convert_view(report: hubui.ParityReport | None, line: str, verdict: str, *rest: Any) -> tuple[Any, ...]:
+    frame = plots.samples_frame(report)
+    return (views.parity_frame(report), line, gr.update(value=frame, label=plots.plot_label(frame)), verdict, *rest)
+
+
+@ui_handler
+def cancel_convert(session: Session) -> str:
+    """Ask the running conversion to stop after its current step."""
+    if session.cancel is None:
+        return "nothing is running"
+    session.cancel.set()
+    return "cancelling after the current step…"
+
+
+# --- card and push ----------------------------------------------------------------------------------
+def _export(session: Session) -> hubui.ConvertResult:
+    if session.result is None:
+        raise hubui.InvalidInputError("Nothing to push yet.", "Run a conversion on the Convert & parity tab first.")
+    return session.result
+
+
+@ui_handler
+def preview_card(
+    session: Session,
+    namespace: str | None,
+    name: str | None,
+    override: bool,
+    license: str | None,
+    language: str | None,
+    tags: str | None,
+    datasets: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    description: str | None,
+    usage: str | None,
+    citation: str | None,
+    evals: Any,
+) -> Any:
+    """The README a push would upload, rendered; problems with the fields show inline."""
+    if session.result is None:
+        return gr.skip()  # keeps the hint, or a README loaded from the Hub
+    library = session.result.loaded.spec.library
+    repo = f"{namespace or 'your-name'}/{(name or '').strip() or 'model'}"
+    card, message = attempt(
+        hubui.make_card,
+        session.result.export.folder,
+        repo,
+        forms.card_fields(
+            library, license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals
+        ),
+        override=override,
+    )
+    return message if card is None else views.card_markdown(str(card))
+
+
+@ui_handler
+def load_existing_card(
+    session: Session, namespace: str | None, name: str | None, branch: str | None, oauth_token: gr.OAuthToken | None
+) -> tuple[Any, ...]:
+    """Fetch the target repo's README: fill the form from its metadata, show it in the preview.
+
+    Returns:
+        Values for ``forms.CARD_KEYS`` (``gr.skip()`` where the README has none), then the preview.
+    """
+    token = session.token or (oauth_token.token if oauth_token and not session.signed_out else None)
+    repo = forms.repo_id(namespace, name)
+    readme = hubui.fetch_readme(repo, token=token, revision=(branch or "").strip() or None)
+    if readme is None:
+        raise hubui.InvalidInputError(f"{repo} has no README (or does not exist).", "Fill the card fields here.")
+    values = forms.fields_from_readme(readme)
+    return (*(values.get(key, gr.skip()) for key in forms.CARD_KEYS), views.card_markdown(readme))
+
+
+def _request(session: Session, target: tuple[Any, ...]) -> hubui.PushRequest:
+    return forms.push_request(_export(session).export.folder, *target)
+
+
+@ui_handler
+def dry_run(
+    session: Session,
+    namespace: str | None,
+    name: str | None,
+    private: bool,
+    branch: str | None,
+    create_pr: bool,
+    message: str | None,
+    readme_mode: str,
+    override: bool,
+    license: str | None,
+    language: str | None,
+    tags: str | None,
+    datasets: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    description: str | None,
+    usage: str | None,
+    citation: str | None,
+    evals: Any,
+    oauth_token: gr.OAuthToken | None,
+) -> str:
+    """What a push would commit, and the card's diff. Uploads nothing."""
+    token = _token(session, oauth_token)
+    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
+    fields = forms.card_fields(
+        _export(session).loaded.spec.library,
+        license,
+        language,
+        tags,
+        datasets,
+        base_model,
+        pipeline_tag,
+        description,
+        usage,
+        citation,
+        evals,
+    )
+    return views.plan_markdown(hubui.dry_run(request, fields, token=token))
+
+
+class _PushProgress:
+    """Turns publish()'s status lines and verification reports into a gr.Progress bar."""
+
+    STEPS = (("checking", 0.05), ("creating", 0.1), ("uploading", 0.2), ("committed", 0.6), ("nothing", 0.6))
+
+    def __init__(self, progress: gr.Progress) -> None:
+        self.progress = progress
+
+    def say(self, line: str) -> None:
+        fraction = next((f for word, f in self.STEPS if line.startswith(word)), 0.65)
+        self.progress(fraction, desc=line)
+
+    def report(self, report: hubui.ParityReport) -> None:
+        done = report.batches_done / max(report.batches_total, 1)
+        self.progress(0.65 + 0.35 * done, desc=f"verifying: batch {report.batches_done}/{report.batches_total}")
+
+
+@ui_handler
+def push(
+    session: Session,
+    namespace: str | None,
+    name: str | None,
+    private: bool,
+    branch: str | None,
+    create_pr: bool,
+    message: str | None,
+    readme_mode: str,
+    override: bool,
+    license: str | None,
+    language: str | None,
+    tags: str | None,
+    datasets: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    description: str | None,
+    usage: str | None,
+    citation: str | None,
+    evals: Any,
+    oauth_token: gr.OAuthToken | None,
+    progress: gr.Progress = _PROGRESS,
+) -> tuple[str, str]:
+    """Push the session's export as one commit (or PR), then re-download and verify it."""
+    token = _token(session, oauth_token)
+    result = _export(session)
+    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
+    tracker = _PushProgress(progress)
+    published = hubui.publish(
+        request,
+        forms.card_fields(
+            result.loaded.spec.library,
+            license,
+            language,
+            tags,
+            datasets,
+            base_model,
+            pipeline_tag,
+            description,
+            usage,
+            citation,
+            evals,
+        ),
+        token=token,
+        original=result.loaded,
+        progress=tracker.say,
+        on_report=tracker.report,
+    )
+    return views.result_markdown(published), views.verification_markdown(published.verification)
+
+
+__all__ = [
+    "cancel_convert",
+    "dry_run",
+    "gate",
+    "load_existing_card",
+    "log_in",
+    "log_out",
+    "on_load",
+    "preview_card",
+    "push",
+    "run_convert",
+    "search",
+    "select_model",
+    "select_tag",
+]

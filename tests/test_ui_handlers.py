@@ -1,0 +1,343 @@
+"""The Gradio app at its boundary, without a browser: the real core and the session's local Hub.
+
+Handlers are called the way gradio calls them (positional values, a per-session ``Session``, an
+optional ``gr.OAuthToken``); streaming handlers are iterated step by step.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
+from hubui.ui import build_app, handlers, plots, views
+from hubui.ui.errors import INTERNAL_ERROR, to_gr_error
+from hubui.ui.forms import PRESET_TOLERANCE as PRESET
+from hubui.ui.forms import RANDOM_WEIGHTS
+from hubui.ui.state import Session, close_session, remove_session_dir, session_factory
+
+CONTRACT = {
+    "tab-login", "login-token", "login-button", "logout-button", "login-status",
+    "tab-model", "model-library", "model-search", "model-results", "model-tag", "model-checkpoint", "model-facts",
+    "model-error",
+    "tab-convert", "convert-precision", "convert-tolerance", "convert-images", "convert-run", "convert-cancel",
+    "parity-table", "parity-progress", "parity-plot", "parity-verdict", "export-files",
+    "tab-push", "card-license", "card-language", "card-tags", "card-datasets", "card-base-model",
+    "card-pipeline-tag", "card-description", "card-usage", "card-citation", "card-eval", "card-preview",
+    "card-load-existing", "push-namespace", "push-name", "push-private", "push-branch", "push-create-pr",
+    "push-message", "push-override", "push-dry-run", "push-plan", "push-button", "push-result", "push-verification",
+}  # fmt: skip
+MODEL = "test_resnet"
+CARD = {
+    "license": "mit",
+    "language": "en",
+    "tags": "vision, hubui-test",
+    "datasets": "",
+    "base_model": "",
+    "pipeline_tag": "image-classification",
+    "description": "A tiny test ResNet.",
+    "usage": "",
+    "citation": "",
+    "evals": None,
+}
+
+
+def _convert(session: Session, precision: str = "fp32", cancel_after: int | None = None) -> list[tuple]:
+    """Run the streaming convert handler to the end; optionally press Cancel after N updates."""
+    steps = []
+    run = handlers.run_convert(session, "timm", MODEL, RANDOM_WEIGHTS, None, precision, PRESET, None, "", False)
+    for i, step in enumerate(run):
+        steps.append(step)
+        if cancel_after is not None and i + 1 == cancel_after:
+            assert handlers.cancel_convert(session).startswith("cancelling")
+    return steps
+
+
+def _target(name: str, namespace: str = "alice", **changes) -> dict:
+    target = {
+        "namespace": namespace,
+        "name": name,
+        "private": False,
+        "branch": "",
+        "create_pr": False,
+        "message": "Upload from the app",
+        "readme_mode": "keep",
+        "override": False,
+    }
+    return {**target, **changes}
+
+
+def _logged_in(token: str, **kwargs) -> Session:
+    session = Session(**kwargs)
+    handlers.log_in(token, session)
+    return session
+
+
+@pytest.fixture(scope="module")
+def converted(localhub, tmp_path_factory) -> Session:
+    """A session logged in as alice with a passed fp32 conversion of a tiny model."""
+    session = _logged_in(localhub.users.alice, scratch_root=tmp_path_factory.mktemp("scratch"))
+    _convert(session)
+    assert session.result is not None and session.result.passed
+    return session
+
+
+def _with_result(source: Session, **kwargs) -> Session:
+    session = Session(**kwargs)
+    session.result = source.result
+    return session
+
+
+# --- the app --------------------------------------------------------------------------------------
+def _elem_ids(app: gr.Blocks) -> set[str]:
+    return {b.elem_id for b in app.blocks.values() if getattr(b, "elem_id", None)}
+
+
+def test_build_app_does_not_launch_and_carries_the_elem_id_contract():
+    app = build_app(hub_url="http://127.0.0.1:1", oauth=False)
+    assert isinstance(app, gr.Blocks) and not app.is_running
+    ids = _elem_ids(app)
+    assert ids >= CONTRACT, sorted(CONTRACT - ids)
+    assert "login-oauth" not in ids
+    assert "login-oauth" in _elem_ids(build_app(oauth=True))
+
+
+def test_each_browser_session_gets_its_own_state(localhub, tmp_path):
+    make = session_factory(False, tmp_path)
+    one, two = make(), make()
+    assert one is not two and copy.deepcopy(one) is one  # gradio's deepcopy must not clone a token
+    handlers.log_in(localhub.users.alice, one)
+    handlers.log_in(localhub.users.bob, two)
+    assert (one.identity.name, two.identity.name) == ("alice", "bob")
+    assert one.token == localhub.users.alice and two.token == localhub.users.bob
+    assert localhub.users.alice not in repr(one)
+    state = next(b for b in build_app(oauth=False).blocks.values() if isinstance(b, gr.State))
+    assert callable(state.value) and state.value() is not state.value()
+
+
+# --- login ----------------------------------------------------------------------------------------
+def test_login_with_a_write_token_shows_user_orgs_and_rights(localhub):
+    session = Session()
+    status, box, namespaces, same = handlers.log_in(f"  {localhub.users.alice}\n", session)
+    assert same is session and box == ""
+    assert "alice" in status and "team" in status and "can write" in status and "typed token" in status
+    assert localhub.users.alice not in status
+    assert namespaces["choices"] == ["alice", "team", "timm", "laion"] and namespaces["value"] == "alice"
+
+
+def test_login_with_a_read_only_token_says_so(localhub):
+    status, *_ = handlers.log_in(localhub.users.reader, Session())
+    assert "reader" in status and "read-only" in status
+
+
+def test_login_with_a_bad_token_is_a_gr_error_with_a_hint_and_no_token():
+    bad = "hf_" + "x" * 30
+    with pytest.raises(gr.Error) as err:
+        handlers.log_in(bad, Session())
+    assert "rejected the token" in err.value.message and "log in again" in err.value.message
+    assert bad not in err.value.message and "Traceback" not in err.value.message
+
+
+def test_logout_forgets_the_token(localhub):
+    session = _logged_in(localhub.users.alice)
+    status, namespaces, _ = handlers.log_out(session)
+    assert session.token is None and status == "Logged out." and namespaces["choices"] == []
+
+
+def test_single_user_mode_picks_up_hf_token(localhub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", localhub.users.bob)
+    status, namespaces, session = handlers.on_load(Session(), None)
+    assert "bob" in status and "HF_TOKEN" in status and session.token == localhub.users.bob
+    assert namespaces["value"] == "bob"
+
+
+def test_oauth_mode_never_uses_the_server_token(localhub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", localhub.users.bob)
+    status, namespaces, session = handlers.on_load(Session(oauth=True), None)
+    assert session.token is None and "bob" not in status and namespaces["choices"] == []
+    with pytest.raises(gr.Error, match="Sign in with Hugging Face"):
+        handlers.dry_run(session, *_target("x").values(), *CARD.values(), None)
+
+
+def test_oauth_sign_in_is_adopted_on_load(localhub):
+    token = gr.OAuthToken(token=localhub.users.alice, scope="openid write-repos", expires_at=0)
+    status, namespaces, _ = handlers.on_load(Session(oauth=True), token)
+    assert "alice" in status and "Hugging Face sign-in" in status and namespaces["value"] == "alice"
+
+
+# --- model ----------------------------------------------------------------------------------------
+def test_search_gives_instant_results_and_facts():
+    results, message = handlers.search("timm", "test_res")
+    assert MODEL in results["choices"] and message == ""
+    facts, tags, message = handlers.select_model("timm", MODEL)
+    assert "parameters" in facts and "input size" in facts and "mean / std" in facts and message == ""
+    assert tags["choices"][0] == RANDOM_WEIGHTS
+
+
+def test_model_errors_are_inline_with_what_to_do():
+    results, message = handlers.search("timm", "no-such-model-anywhere")
+    assert results["choices"] == [] and "No timm architecture matches" in message
+    facts, _, message = handlers.select_model("timm", "resnet5O")
+    assert facts == "" and "Unknown timm model" in message and "Did you mean" in message
+
+
+def test_open_clip_search_answers_or_explains_inline():
+    results, message = handlers.search("open_clip", "ViT")
+    assert results["choices"] or message  # support is landing in the core; either way no exception
+
+
+# --- convert --------------------------------------------------------------------------------------
+def test_convert_streams_intermediate_states_before_the_verdict(localhub, tmp_path):
+    session = Session(scratch_root=tmp_path)
+    steps = _convert(session)
+    table, _, plot, verdict, files, push, name, same = steps[-1]
+    assert "PASS" in verdict and same is session and name == MODEL
+    assert any("batch" in s[1] and "RUNNING" in s[3] for s in steps[:-1]), [s[1] for s in steps]
+    assert list(table["output"]) == ["logits"] and table["max abs diff"].iloc[0] == "0"
+    assert {"config.json", "model.safetensors", "parity.json"} <= set(files["file"])
+    assert push["interactive"] is True and "label" in plot
+    assert session.result is not None and session.result.export.folder.is_relative_to(tmp_path)
+
+
+def test_a_failing_convert_shows_where_it_stopped_then_raises_the_mapped_error(tmp_path):
+    steps = []
+    run = handlers.run_convert(Session(scratch_root=tmp_path), "timm", "resnet5O", None, None, "fp32", PRESET, None,
+                               "", False)  # fmt: skip
+    with pytest.raises(gr.Error) as err:
+        steps.extend(run)
+    assert "Unknown timm model" in err.value.message and "Did you mean" in err.value.message
+    assert steps[-1][1] == "stopped by an error" and "## ERROR" in steps[-1][3] and "Did you mean" in steps[-1][3]
+
+
+def test_plot_data_follows_the_report_samples_schema():
+    report = SimpleNamespace(
+        samples={
+            "logits": {"original": [1.0, 2.0, float("nan")], "converted": [1.0, 2.5, 3.0]},
+            "image_features": {"original": [0.5], "converted": [0.25]},
+        }
+    )
+
+    frame = plots.samples_frame(report)
+    assert list(frame.columns) == ["original", "converted", "output"] and len(frame) == 3
+    assert frame[frame.output == "logits"].converted.tolist() == [1.0, 2.5]
+    assert plots.plot_label(frame) == plots.PLOT_LABEL
+    assert plots.NO_SAMPLES in plots.plot_label(plots.samples_frame(None))
+
+
+def test_cancel_stops_the_run_and_the_gate_needs_the_override(localhub, tmp_path):
+    session = Session(scratch_root=tmp_path)
+    steps = _convert(session, cancel_after=1)
+    verdict = steps[-1][3]
+    assert "CANCELLED" in verdict and session.cancel is None
+    assert handlers.gate(session, False)["interactive"] is False
+    assert handlers.gate(session, True)["interactive"] is True
+
+
+def test_gate_is_closed_before_any_run_unless_overridden():
+    assert handlers.gate(Session(), False)["interactive"] is False
+    assert handlers.gate(Session(), True)["interactive"] is True
+
+
+def test_session_folder_goes_when_the_session_ends(tmp_path):
+    session = Session(scratch_root=tmp_path)
+    run = session.new_run_dir("abc123")
+    run.mkdir()
+    assert run.parent == tmp_path / "abc123"
+    remove_session_dir(tmp_path, "abc123")
+    assert not (tmp_path / "abc123").exists()
+    other = Session(scratch_root=tmp_path)
+    folder = other.new_run_dir().parent
+    close_session(other)
+    assert not folder.exists() and other.token is None
+
+
+# --- card and push --------------------------------------------------------------------------------
+def test_card_preview_renders_fields_and_shows_bad_ones_inline(converted):
+    preview = handlers.preview_card(converted, "alice", "demo", False, *CARD.values())
+    assert "license: mit" in preview and "Conversion and parity" in preview and "A tiny test ResNet." in preview
+    bad = handlers.preview_card(converted, "alice", "demo", False, *{**CARD, "language": "English!"}.values())
+    assert "language" in bad and "ISO 639" in bad
+
+
+def test_push_as_pr_lands_on_refs_pr_with_the_edited_card(localhub, converted, repo_name):
+    result, verification = handlers.push(converted, *_target(repo_name, create_pr=True).values(), *CARD.values(), None)
+    assert "pull request" in result and "refs/pr/1" in result
+    assert "**passed**" in verification
+    api = HfApi(endpoint=localhub.url, token=localhub.users.alice)
+    assert [r.ref for r in api.list_repo_refs(f"alice/{repo_name}", include_pull_requests=True).pull_requests] == [
+        "refs/pr/1"
+    ]
+    card = ModelCard.load(hf_hub_download(f"alice/{repo_name}", "README.md", revision="refs/pr/1", token=False))
+    assert card.data.license == "mit" and card.data.tags == ["vision", "hubui-test"]
+    assert "A tiny test ResNet." in card.text
+    assert "model.safetensors" not in api.list_repo_files(f"alice/{repo_name}")  # main is untouched
+
+
+def test_dry_run_lists_files_and_uploads_nothing(localhub, converted, repo_name):
+    plan = handlers.dry_run(converted, *_target(repo_name).values(), *CARD.values(), None)
+    assert "Dry run" in plan and "model.safetensors" in plan and "README.md" in plan and "new repo" in plan
+    assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
+
+
+def test_failed_gate_refuses_the_push_and_the_override_is_recorded(localhub, tmp_path, repo_name):
+    session = _logged_in(localhub.users.alice, scratch_root=tmp_path)
+    steps = _convert(session, cancel_after=3)  # load, export, rebuild: cancelled as parity starts
+    assert "CANCELLED" in steps[-1][3] and session.result is not None
+    with pytest.raises(gr.Error) as err:
+        handlers.push(session, *_target(repo_name).values(), *CARD.values(), None)
+    assert "refusing to push" in err.value.message and "override" in err.value.message
+    plan = handlers.dry_run(session, *_target(repo_name, override=True).values(), *CARD.values(), None)
+    assert "Parity override" in plan
+
+
+def test_errors_name_the_fix_and_never_the_token(localhub, converted, repo_name):
+    reader = _with_result(converted)
+    handlers.log_in(localhub.users.reader, reader)
+    with pytest.raises(gr.Error) as err:
+        handlers.push(reader, *_target(repo_name, namespace="reader").values(), *CARD.values(), None)
+    assert "cannot create repos or push" in err.value.message and "'write' role" in err.value.message
+    assert localhub.users.reader not in err.value.message
+    with pytest.raises(gr.Error, match="namespace/name"):
+        handlers.dry_run(converted, *_target("bad name!").values(), *CARD.values(), None)
+    with pytest.raises(gr.Error, match="Run a conversion"):
+        handlers.push(_logged_in(localhub.users.alice), *_target(repo_name).values(), *CARD.values(), None)
+    internal = to_gr_error(RuntimeError(f"boom {localhub.users.alice}"))
+    assert internal.message.startswith(INTERNAL_ERROR) and localhub.users.alice not in internal.message
+
+
+def test_oauth_mode_pushes_as_the_signed_in_user(localhub, converted, repo_name, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", localhub.users.bob)  # the server's token must play no part
+    session = _with_result(converted, oauth=True)
+    token = gr.OAuthToken(token=localhub.users.alice, scope="openid write-repos", expires_at=0)
+    result, verification = handlers.push(session, *_target(repo_name).values(), *CARD.values(), token)
+    assert f"alice/{repo_name}" in result and "**passed**" in verification
+    commits = HfApi(endpoint=localhub.url, token=localhub.users.alice).list_repo_commits(f"alice/{repo_name}")
+    assert "alice" in commits[0].authors
+    with pytest.raises(gr.Error, match="cannot push to namespace 'bob'"):
+        handlers.dry_run(session, *_target(repo_name, namespace="bob").values(), *CARD.values(), token)
+
+
+def test_load_existing_card_fills_the_form(localhub, converted, repo_name, tmp_path: Path):
+    api = HfApi(endpoint=localhub.url, token=localhub.users.alice)
+    api.create_repo(f"alice/{repo_name}")
+    readme = "---\nlicense: cc-by-4.0\ntags:\n- old\n- card\n---\n# Title\n\nExisting words.\n\n## More\n"
+    api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=f"alice/{repo_name}")
+    values = handlers.load_existing_card(converted, "alice", repo_name, "", None)
+    license, _, tags, *_, description, preview = values
+    assert (license, tags, description) == ("cc-by-4.0", "old, card", "Existing words.")
+    assert "Existing words." in preview
+    with pytest.raises(gr.Error, match="has no README"):
+        handlers.load_existing_card(converted, "alice", repo_name + "-none", "", None)
+
+
+def test_parity_table_shows_outputs_without_class_scores():
+    metrics = SimpleNamespace(
+        name="image_features", shape=(8, 512), max_abs_diff=0.0, mean_abs_diff=0.0, max_rel_diff=0.0,
+        cosine_min=0.99999994, top1_agreement=None, top5_overlap=None,
+    )  # fmt: skip
+    row = views.parity_frame(SimpleNamespace(outputs=(metrics,))).iloc[0].tolist()
+    assert row == ["image_features", "8×512", "0", "0", "0", "0.99999994", "n/a", "n/a"]
