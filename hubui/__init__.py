@@ -83,6 +83,8 @@ _EXPORTS: dict[str, str] = {
     "validate_branch": "hubui.publishing",
     "check_parity_gate": "hubui.publishing",
     "fetch_readme": "hubui.publishing",
+    # plots
+    "plot_parity": "hubui.plots",
     # auth
     "Identity": "hubui.auth",
     "resolve_token": "hubui.auth",

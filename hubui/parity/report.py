@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from hubui.parity.metrics import OutputMetrics, Tolerance, WeightComparison
 
 PARITY_FILENAME = "parity.json"
 SCHEMA_VERSION = 1
+SAMPLE_LIMIT = 2048  # values per output kept for plots
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -57,6 +58,8 @@ class ParityReport:
         architecture: The model's architecture name.
         reasons: Why it failed (empty when it passed).
         device: Where the forward passes ran.
+        samples: For plots: per floating output, ``{"original": [...], "converted": [...]}``, a deterministic
+            subsample (at most ``SAMPLE_LIMIT`` values) growing batch by batch. Not written to ``parity.json``.
     """
 
     verdict: str
@@ -75,6 +78,7 @@ class ParityReport:
     architecture: str = ""
     reasons: tuple[str, ...] = ()
     device: str = "cpu"
+    samples: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:

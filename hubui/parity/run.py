@@ -27,7 +27,7 @@ from hubui.parity.metrics import (
     compare_weights,
     tolerance_preset,
 )
-from hubui.parity.report import ParityReport, library_versions
+from hubui.parity.report import SAMPLE_LIMIT, ParityReport, library_versions
 from hubui.spec import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,9 @@ def iter_parity(
             architecture=original.spec.architecture,
             reasons=reasons,
             device=str(device),
+            samples={
+                k: {"original": list(v["original"]), "converted": list(v["converted"])} for k, v in samples.items()
+            },
         )
 
     def cancelled() -> bool:
@@ -143,6 +146,18 @@ def iter_parity(
 
     if folder is not None:
         weights = compare_weights(original.model, Path(folder) / adapter.weights_file, precision, cancel)
+
+    samples: dict[str, dict[str, list[float]]] = {}
+    per_batch = math.ceil(SAMPLE_LIMIT / max(total, 1))
+
+    def keep_sample(name: str, ref_out: torch.Tensor, test_out: torch.Tensor) -> None:
+        if not ref_out.is_floating_point():
+            return
+        flat_ref, flat_test = ref_out.detach().reshape(-1).float().cpu(), test_out.detach().reshape(-1).float().cpu()
+        idx = torch.linspace(0, flat_ref.numel() - 1, min(per_batch, flat_ref.numel())).long()
+        pair_ = samples.setdefault(name, {"original": [], "converted": []})
+        pair_["original"] += flat_ref[idx].tolist()
+        pair_["converted"] += flat_test[idx].tolist()
 
     reasons: list[str] = []
     for b in range(total):
@@ -171,6 +186,7 @@ def iter_parity(
                     else:
                         # Only outputs that could be compared get metrics; the others fail by reason.
                         accumulators[name] = acc
+                        keep_sample(name, ref_out, test_out)
                 if problem is not None:
                     if problem not in reasons:  # once, not once per batch
                         reasons.append(problem)
