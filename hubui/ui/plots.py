@@ -9,22 +9,24 @@ an fp16/bf16 export shows a thin band around it, a broken one a cloud. The data 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from hubui import ParityReport
 
 COLUMNS = ("original", "converted", "output")
 PLOT_LABEL = "Original vs converted output values"
 NO_SAMPLES = "no samples yet"
 
 
-def samples_of(report: Any) -> dict[str, dict[str, list[float]]]:
-    """The report's ``samples`` (``{}`` for a report without them, e.g. before the field exists)."""
-    samples = getattr(report, "samples", None) if report is not None else None
-    return samples if isinstance(samples, dict) else {}
+def samples_of(report: ParityReport | None) -> dict[str, dict[str, list[float]]]:
+    """The report's ``samples`` (``{}`` before any report)."""
+    return report.samples if report is not None else {}
 
 
-def samples_frame(report: Any) -> pd.DataFrame:
+def samples_frame(report: ParityReport | None) -> pd.DataFrame:
     """One row per sampled value: ``original``, ``converted`` and the ``output`` it belongs to.
 
     Pairs with a non-finite value are left out (a plot cannot place them; the table counts them).
