@@ -158,6 +158,7 @@ def _spec_from_args(args: argparse.Namespace) -> ModelSpec:
         mean=tuple(args.image_mean) if args.image_mean is not None else None,
         std=tuple(args.image_std) if args.image_std is not None else None,
         interpolation=args.image_interpolation,
+        resize_mode=args.image_resize_mode,
         crop_pct=args.crop_pct,
         seed=args.seed if args.seed is not None else 0,
     )
@@ -294,6 +295,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             commit_description=args.commit_description or "",
             readme_mode=args.readme,
             allow_failed_parity=args.allow_failed_parity,
+            hf_tokenizer_self=args.hf_tokenizer_self,
             **request_kwargs,
         )
         return (
@@ -382,9 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("models", help="search a model zoo, or show one model's facts")
-    p.add_argument("library", help="the library: timm")
+    p.add_argument("library", choices=["timm", "open_clip"], help="the library: timm or open_clip")
     p.add_argument("pattern", nargs="?", default="", help="wildcards ('resnet*') or a substring; a name with --facts")
-    p.add_argument("--pretrained", action="store_true", help="search pretrained weights ('arch.tag' names)")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="search pretrained weights ('arch.tag' for timm, 'arch:tag' for open_clip)",
+    )
     p.add_argument("--limit", type=_positive_int, metavar="N", help="print at most N names")
     p.add_argument("--facts", action="store_true", help="show the facts of the model named by PATTERN")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
@@ -407,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", metavar="FILE", help="model card fields, .json or .yaml")
     p.add_argument(
         "--readme", choices=["keep", "replace", "merge"], default="keep", help="what to do with an existing README"
+    )
+    p.add_argument(
+        "--hf-tokenizer-self",
+        action="store_true",
+        help="open_clip with a Hugging Face tokenizer: the pushed config loads the tokenizer from this repo",
     )
     p.add_argument("--allow-failed-parity", action="store_true", help="push even if parity failed (the card says so)")
     p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
@@ -442,14 +453,19 @@ def _add_model_flags(p: argparse.ArgumentParser, out_required: bool) -> None:
     from hubui.spec import PRECISIONS
 
     g = p.add_argument_group("model" if out_required else "model (instead of --from)")
-    g.add_argument("--library", help="timm (default)")
+    g.add_argument("--library", choices=["timm", "open_clip"], help="timm (default) or open_clip")
     g.add_argument("--model", required=out_required, metavar="ARCH", help="architecture, e.g. resnet50")
     g.add_argument("--pretrained", metavar="TAG", help="pretrained tag, e.g. a1_in1k")
     g.add_argument("--checkpoint", metavar="PATH", help="a local checkpoint (.safetensors, .pth, ...)")
     g.add_argument("--precision", choices=PRECISIONS, help="dtype of the saved weights (default: fp32)")
     g.add_argument("--image-mean", type=float, nargs="+", metavar="M", help="normalisation mean, 3 values")
     g.add_argument("--image-std", type=float, nargs="+", metavar="S", help="normalisation std, 3 values")
-    g.add_argument("--image-interpolation", metavar="I", help="resize interpolation, e.g. bicubic")
+    g.add_argument(
+        "--image-interpolation", metavar="I", help="resize interpolation: bicubic, bilinear (open_clip also: random)"
+    )
+    g.add_argument(
+        "--image-resize-mode", choices=["shortest", "longest", "squash"], help="open_clip only: how images are resized"
+    )
     g.add_argument("--crop-pct", type=float, metavar="X", help="center-crop fraction, 0 < X <= 1")
     g.add_argument("--num-classes", type=int, metavar="N", help="classifier size (a new head for pretrained)")
     g.add_argument("--label-names", metavar="FILE", help="class names: one per line, or a JSON list")

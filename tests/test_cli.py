@@ -90,8 +90,9 @@ def checkpoint(model: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory)
 def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     """`hubui convert --checkpoint ... --json`, run once; push tests push its folder with --from."""
     out = tmp_path_factory.mktemp("exported") / "resnet-export"
-    proc = _cli("convert", "--library", "timm", "--model", ARCH, "--checkpoint", str(checkpoint), "--out", str(out),
-                "--json")  # fmt: skip
+    proc = _cli(
+        "convert", "--library", "timm", "--model", ARCH, "--checkpoint", str(checkpoint), "--out", str(out), "--json"
+    )
     return proc, out
 
 
@@ -152,8 +153,20 @@ def test_convert_prints_a_readable_report(tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\n\nbird\n")
     out = tmp_path / "labelled"
-    proc = _ok(_cli("convert", "--model", ARCH, "--num-classes", "3", "--label-names", str(labels),
-                    "--include-pytorch-bin", "--out", str(out)))  # fmt: skip
+    proc = _ok(
+        _cli(
+            "convert",
+            "--model",
+            ARCH,
+            "--num-classes",
+            "3",
+            "--label-names",
+            str(labels),
+            "--include-pytorch-bin",
+            "--out",
+            str(out),
+        )
+    )
     text = proc.stdout
     assert text.startswith("parity: PASS")
     for column in ("max abs diff", "mean abs diff", "max rel diff", "min cosine", "top-1", "top-5"):
@@ -218,8 +231,20 @@ def test_push_with_model_flags_as_pr(checkpoint, localhub, repo_name):
     api.upload_file(path_or_fileobj=b"existing\n", path_in_repo="NOTES.md", repo_id=repo_id)
     main_before = sorted(api.list_repo_files(repo_id))
 
-    proc = _ok(_cli("push", "--model", ARCH, "--checkpoint", str(checkpoint), "--repo-id", repo_id,
-                    "--create-pr", "--json", token=localhub.users.alice))  # fmt: skip
+    proc = _ok(
+        _cli(
+            "push",
+            "--model",
+            ARCH,
+            "--checkpoint",
+            str(checkpoint),
+            "--repo-id",
+            repo_id,
+            "--create-pr",
+            "--json",
+            token=localhub.users.alice,
+        )
+    )
     result = json.loads(proc.stdout)
     assert result["pr_url"] and result["revision"].startswith("refs/pr/")
     assert result["verification"]["status"] == "passed"  # against the model as loaded from the checkpoint
@@ -231,8 +256,21 @@ def test_push_with_model_flags_as_pr(checkpoint, localhub, repo_name):
 def test_push_to_a_branch_leaves_main_alone(exported, localhub, repo_name):
     _, folder = exported
     repo_id = f"alice/{repo_name}"
-    proc = _ok(_cli("push", "--from", str(folder), "--repo-id", repo_id, "--revision", "dev", "--no-verify",
-                    "--commit-message", "dev build from the CLI", token=localhub.users.alice))  # fmt: skip
+    proc = _ok(
+        _cli(
+            "push",
+            "--from",
+            str(folder),
+            "--repo-id",
+            repo_id,
+            "--revision",
+            "dev",
+            "--no-verify",
+            "--commit-message",
+            "dev build from the CLI",
+            token=localhub.users.alice,
+        )
+    )
     assert "@ dev" in proc.stdout and "skipped" in proc.stdout
     api = _api(localhub.users.alice)
     assert "model.safetensors" in api.list_repo_files(repo_id, revision="dev")
@@ -245,8 +283,19 @@ def test_push_card_file(exported, localhub, repo_name, tmp_path):
     card = tmp_path / "card.yaml"
     card.write_text("license: mit\ntags: [hubui-cli-test, tiny]\ndescription: A tiny ResNet pushed by the CLI test.\n")
     repo_id = f"alice/{repo_name}"
-    _ok(_cli("push", "--from", str(folder), "--repo-id", repo_id, "--card", str(card), "--no-verify",
-             token=localhub.users.alice))  # fmt: skip
+    _ok(
+        _cli(
+            "push",
+            "--from",
+            str(folder),
+            "--repo-id",
+            repo_id,
+            "--card",
+            str(card),
+            "--no-verify",
+            token=localhub.users.alice,
+        )
+    )
     pushed = ModelCard.load(repo_id)
     assert pushed.data.license == "mit"
     assert {"hubui-cli-test", "tiny"} <= set(pushed.data.tags)
@@ -297,3 +346,57 @@ def test_push_refusals_exit_2_upload_nothing_and_hide_the_token(case, exported, 
     assert token not in proc.stdout + proc.stderr
     if " " not in repo_id:
         assert not _api(localhub.users.alice).repo_exists(repo_id)
+
+
+# --- open_clip ---------------------------------------------------------------------------------------
+def test_open_clip_models_search_and_facts():
+    listing, facts = _cli_all(
+        ["models", "open_clip", "ViT-B-32", "--pretrained", "--json"],
+        ["models", "open_clip", "RN50", "--facts", "--json"],
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "ViT-B-32:laion2b_s34b_b79k" in json.loads(listing.stdout)
+    assert facts.returncode == 0, facts.stderr
+    data = json.loads(facts.stdout)
+    assert data["embed_dim"] == 1024 and data["tokenizer"] == "clip_bpe"
+
+
+def test_open_clip_convert_with_the_reference_scripts_overrides(tmp_path):
+    out = tmp_path / "rn50"
+    result = _cli(
+        "convert",
+        "--library",
+        "open_clip",
+        "--model",
+        "RN50",
+        "--out",
+        str(out),
+        "--json",
+        "--image-mean",
+        "0.5",
+        "0.5",
+        "0.5",
+        "--image-std",
+        "0.25",
+        "0.25",
+        "0.25",
+        "--image-interpolation",
+        "bilinear",
+        "--image-resize-mode",
+        "squash",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    assert {o["name"] for o in report["outputs"]} >= {"image_embeds", "text_embeds", "zero_shot_logits"}
+    assert all(o["max_abs_diff"] == 0 for o in report["outputs"])
+    pre = json.loads((out / "open_clip_config.json").read_text())["preprocess_cfg"]
+    assert pre["mean"] == [0.5, 0.5, 0.5] and pre["std"] == [0.25, 0.25, 0.25]
+    assert pre["interpolation"] == "bilinear" and pre["resize_mode"] == "squash"
+
+
+def test_open_clip_rejects_timm_only_flags(tmp_path):
+    result = _cli(
+        "convert", "--library", "open_clip", "--model", "RN50", "--crop-pct", "0.9", "--out", str(tmp_path / "x")
+    )
+    assert result.returncode == 2 and "crop" in result.stderr and "Traceback" not in result.stderr
