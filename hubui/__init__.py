@@ -83,6 +83,9 @@ _EXPORTS: dict[str, str] = {
     "validate_branch": "hubui.publishing",
     "check_parity_gate": "hubui.publishing",
     "fetch_readme": "hubui.publishing",
+    # space
+    "deploy_space": "hubui.space",
+    "SpaceDeployResult": "hubui.space",
     # plots
     "plot_parity": "hubui.plots",
     # auth
