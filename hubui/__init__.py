@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "search_models": "hubui.catalog",
     "model_facts": "hubui.catalog",
     "resolve_model_name": "hubui.catalog",
+    "pretrained_name": "hubui.catalog",
     "load_model": "hubui.loading",
     "read_checkpoint": "hubui.loading",
     "Checkpoint": "hubui.loading",

@@ -237,6 +237,15 @@ def search_models(
     return found if limit is None else found[:limit]
 
 
+def pretrained_name(library: str, architecture: str, tag: str | None) -> str:
+    """The catalog name of ``architecture`` with ``tag`` (``arch.tag`` for timm, ``arch:tag`` for open_clip).
+
+    Raises:
+        InvalidInputError: For an unknown library.
+    """
+    return f"{architecture}{_backend(library).separator}{tag}" if tag else architecture
+
+
 def resolve_model_name(library: str, name: str) -> CatalogEntry:
     """Check that a model name exists in a zoo and split it into architecture and tag.
 

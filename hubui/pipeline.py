@@ -17,6 +17,7 @@ from typing import Any, Literal
 from huggingface_hub import ModelCard
 
 from hubui.card import CardFields, build_card, default_fields
+from hubui.catalog import pretrained_name
 from hubui.errors import ExportError, InvalidInputError
 from hubui.export import (
     TOKENIZER_ATTR,
@@ -124,7 +125,7 @@ def iter_convert(
         Every error of loading, export and parity, as :class:`~hubui.errors.HubUIError` subclasses,
         before or while the folder is written; an export that failed leaves no folder.
     """
-    name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
+    name = f"{spec.library} {pretrained_name(spec.library, spec.architecture, spec.pretrained)}"
     if loaded is None:
         yield ConvertEvent("load", f"loading {name}", 0.0)
         loaded = load_model(spec)

@@ -103,10 +103,11 @@ def search(library: str, pattern: str) -> tuple[dict[str, Any], str]:
 
 
 @ui_handler
-def select_model(library: str, architecture: str | None) -> tuple[str, dict[str, Any], str]:
+def select_model(library: str, architecture: str | None) -> tuple[str, dict[str, Any], Any]:
     """Facts and pretrained tags of the chosen architecture; errors inline."""
     if not architecture:
-        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), ""
+        # Leave model-error alone: it may hold the search's "no model matches" message.
+        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), gr.skip()
     facts, message = attempt(hubui.model_facts, library, architecture)
     if facts is None:
         return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), message
@@ -115,11 +116,11 @@ def select_model(library: str, architecture: str | None) -> tuple[str, dict[str,
 
 
 @ui_handler
-def select_tag(library: str, architecture: str | None, tag: str | None) -> tuple[str, str]:
-    """Facts for ``architecture.tag`` (licence and preprocessing differ per tag); errors inline."""
+def select_tag(library: str, architecture: str | None, tag: str | None) -> tuple[str, Any]:
+    """Facts for the tag (licence and preprocessing differ per tag); errors inline."""
     if not architecture:
-        return "", ""
-    name = architecture if not tag or tag == forms.RANDOM_WEIGHTS else f"{architecture}.{tag}"
+        return "", gr.skip()
+    name = hubui.pretrained_name(library, architecture, None if tag == forms.RANDOM_WEIGHTS else tag)
     facts, message = attempt(hubui.model_facts, library, name)
     return (views.facts_markdown(facts) if facts is not None else ""), message
 
