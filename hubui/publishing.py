@@ -329,14 +329,7 @@ class _Session:
             return None
 
     def existing_readme(self, repo_id: str, revision: str | None) -> str | None:
-        try:
-            with tempfile.TemporaryDirectory(prefix="hubui-readme-") as tmp:
-                path = hf_hub_download(
-                    repo_id, "README.md", revision=revision, cache_dir=tmp, token=self.token, endpoint=self.endpoint
-                )
-                return Path(path).read_text(encoding="utf-8")
-        except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
-            return None
+        return fetch_readme(repo_id, token=self.token, revision=revision)
 
 
 def _readme_action(existing: str | None, mode: str, uploaded: str | None) -> str:
