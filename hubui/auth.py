@@ -99,10 +99,13 @@ def _check_token(raw: object, where: str) -> str:
         raise InvalidTokenError(f"The token from {where} is not text (got {type(raw).__name__}).")
     token = raw.replace("\r", "").replace("\n", "").strip()
     if not token:
-        raise InvalidTokenError(
-            f"The token from {where} is empty: the token is empty or only whitespace.",
-            "Set a real token, or unset the variable to fall back to `hf auth login`.",
+        # What to do depends on where the empty value came from: an argument, a variable, a file.
+        hint = (
+            "Set a real token, or unset the variable to fall back to `hf auth login`."
+            if "environment variable" in where
+            else "Pass a real token (from your Hub settings page), or leave it out to use HF_TOKEN or `hf auth login`."
         )
+        raise InvalidTokenError(f"The token from {where} is empty: the token is empty or only whitespace.", hint)
     # A Hub token is printable ASCII without spaces; anything else would fail later inside the HTTP
     # layer with an error that may quote part of the token.
     if any(not ("!" <= c <= "~") for c in token):

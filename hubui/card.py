@@ -748,7 +748,10 @@ def load_card_file(path: str | Path) -> CardFields:
     try:
         data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidCardError(f"Card file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}") from exc
+        raise InvalidCardError(
+            f"Card file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}",
+            "Fix the syntax at the line shown; use plain values only (one document, no '!!' tags).",
+        ) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

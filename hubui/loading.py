@@ -162,6 +162,11 @@ def read_checkpoint(path: str | Path, checkpoint_key: str | None = None) -> Chec
     if not name.endswith(CHECKPOINT_SUFFIXES):
         raise CheckpointError(f"Unsupported checkpoint file type: '{file}'.")
     file = file.resolve()
+    if file.stat().st_size == 0:
+        raise CheckpointError(
+            f"Checkpoint '{file}' is empty (0 bytes).",
+            hint="The copy or download did not finish; fetch the file again.",
+        )
     if name.endswith(".safetensors"):
         if checkpoint_key is not None:
             raise CheckpointError(
@@ -303,11 +308,13 @@ def _read_pickle(file: Path) -> Any:
         # weights_only=True: the unpickler accepts tensors and plain containers only, never code.
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f"it references {found.group(1)}" if found else _first_line(exc)
+        # torch's own message advises re-running with weights_only=False: never pass that advice on.
+        found = re.search(r"GLOBAL (\S+?)(?: was| whose|\s|$)", str(exc)) or None
+        name = found.group(1) if found else _pickle_global(file)
+        what = f"it references {name}" if name else "it uses pickle instructions"
         raise CheckpointError(
             f"Refused to load '{file}': {what}, which is not a tensor or plain container; "
-            "unpickling it could run code.",
+            "unpickling it could run code, so the safe loader (torch.load with weights_only=True) refused it.",
             hint="If you trust the file, extract its tensors in a separate environment "
             "(e.g. safetensors.torch.save_file(state_dict, 'model.safetensors')) and load that.",
         ) from exc
@@ -317,6 +324,41 @@ def _read_pickle(file: Path) -> Any:
             f"Cannot read checkpoint '{file}': {type(exc).__name__}: {_first_line(exc)}.",
             hint="The file is corrupt, truncated or not a PyTorch checkpoint; copy or export it again.",
         ) from exc
+
+
+# Globals that torch's weights-only unpickler allows; anything else is what a refused pickle references.
+_SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set", "builtins.bytearray")
+
+
+def _pickle_global(file: Path) -> str | None:
+    """The first global a refused pickle references that is not a tensor type, read without unpickling.
+
+    Only for the error message: ``pickletools.genops`` walks the opcodes and runs nothing.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(file):
+            with zipfile.ZipFile(file) as archive:
+                member = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(member) if member else b""
+        else:
+            data = file.read_bytes()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str):
+                strings.append(arg)
+            name = None
+            if op.name == "GLOBAL" and isinstance(arg, str):
+                name = arg.replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                name = f"{strings[-2]}.{strings[-1]}"
+            if name and not name.startswith(_SAFE_GLOBAL_PREFIXES):
+                return name
+    except Exception:  # a malformed pickle: the message then says less, nothing else changes
+        return None
+    return None
 
 
 def _unwrap(obj: Any, file: Path, checkpoint_key: str | None) -> tuple[dict[str, torch.Tensor], str | None]:

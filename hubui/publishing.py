@@ -54,17 +54,23 @@ PARITY_FILE = "parity.json"
 def validate_repo_id(repo_id: str) -> tuple[str, str]:
     """Check ``namespace/name`` the way the Hub does, before anything is sent.
 
+    Args:
+        repo_id: The target repo, ``namespace/name``.
+
     Returns:
         ``(namespace, name)``.
 
     Raises:
-        InvalidRepoIdError: Naming the bad value.
+        InvalidRepoIdError: Naming the bad value and, where it is one part, that part.
     """
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+    if not isinstance(repo_id, str):
+        raise InvalidRepoIdError(f"Repo id must be text in the form 'namespace/name', not {type(repo_id).__name__}")
+    if repo_id.count("/") != 1:
         raise InvalidRepoIdError(f"Repo id must be in the form 'namespace/name': {repo_id!r}")
     namespace, name = repo_id.split("/")
     for part in (namespace, name):
-        if not _NAME_RE.match(part) or ".." in part or "--" in part or part.endswith(".git"):
+        # fullmatch, not match: '$' would let a trailing newline through ('alice/x\n').
+        if not _NAME_RE.fullmatch(part) or ".." in part or "--" in part or part.endswith(".git"):
             raise InvalidRepoIdError(
                 f"Invalid repo id {repo_id!r}: {part!r} must be 1-96 letters, digits, '-', '_' or '.', "
                 "not start or end with '-' or '.', and contain no '..' or '--'"
@@ -72,26 +78,43 @@ def validate_repo_id(repo_id: str) -> tuple[str, str]:
     return namespace, name
 
 
+def _branch_problem(branch: str) -> str | None:
+    """Why git or the Hub would refuse ``branch`` as a branch name, or ``None``."""
+    checks = (
+        (not branch.strip(), "it is empty"),
+        (".." in branch, "it contains '..'"),
+        (any(c.isspace() for c in branch), "it contains whitespace"),
+        (any(ord(c) < 32 or ord(c) == 127 for c in branch), "it contains control characters"),
+        (any(c in "~^:?*[\\" for c in branch), "it contains one of ~ ^ : ? * [ \\"),
+        (branch.startswith(("/", "-")), "it starts with '/' or '-'"),
+        (branch.startswith("refs/"), "it starts with 'refs/' (give the short name)"),
+        (branch.endswith(("/", ".", ".lock")), "it ends with '/', '.' or '.lock'"),
+        ("//" in branch or "/." in branch or "@{" in branch, "it contains '//', '/.' or '@{'"),
+        (branch in ("HEAD", "@"), "it is a reserved name"),
+        (len(branch) > 200, f"it is {len(branch)} characters long (at most 200)"),
+    )
+    return next((why for bad, why in checks if bad), None)
+
+
 def validate_branch(branch: str | None) -> str | None:
     """Check a target branch name (``None`` means main).
 
+    Args:
+        branch: The branch to push to, or ``None``/``"main"`` for main.
+
+    Returns:
+        The branch, or ``None`` for main.
+
     Raises:
-        InvalidRevisionError: For names git or the Hub would refuse, naming the value.
+        InvalidRevisionError: For names git or the Hub would refuse, naming the value and why.
     """
     if branch is None or branch == "main":
         return None
-    bad = (
-        not branch.strip()
-        or branch.startswith(("/", "-", "refs/"))
-        or branch.endswith(("/", ".", ".lock"))
-        or ".." in branch
-        or "//" in branch
-        or "@{" in branch
-        or len(branch) > 200
-        or any(c.isspace() or c in "~^:?*[\\" or ord(c) < 32 for c in branch)
-    )
-    if bad:
-        raise InvalidRevisionError(f"Invalid branch name {branch!r}")
+    if not isinstance(branch, str):
+        raise InvalidRevisionError(f"Branch name must be text, not {type(branch).__name__}")
+    problem = _branch_problem(branch)
+    if problem is not None:
+        raise InvalidRevisionError(f"Invalid branch name {branch!r}: {problem}")
     return branch
 
 

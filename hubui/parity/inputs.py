@@ -123,9 +123,17 @@ def load_image(item: Any) -> tuple[str, Image.Image]:
         with Image.open(path) as img:
             img.load()
             return path.name, img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        # PIL refuses images so large that decoding them could exhaust memory (a "decompression bomb").
         raise InvalidInputError(
-            f"{str(path)!r} is not an image that can be read",
+            f"{str(path)!r} is too large to use as a parity image: {exc}",
+            hint="Pass an image of at most a few thousand pixels per side.",
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        # PIL raises SyntaxError for some malformed headers; UnidentifiedImageError when no format matches.
+        why = "not in an image format PIL knows" if isinstance(exc, UnidentifiedImageError) else "corrupt or truncated"
+        raise InvalidInputError(
+            f"{str(path)!r} is not an image that can be read: the file is {why}",
             hint="Pass PNG, JPEG or WebP files.",
         ) from exc
 

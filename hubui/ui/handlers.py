@@ -78,7 +78,8 @@ def log_in(token_text: str, session: Session) -> tuple[str, str, dict[str, Any],
     """Check a typed token with the Hub and make it this session's; the box is cleared."""
     token = (token_text or "").strip()
     if not token:
-        raise hubui.NotLoggedInError("The token box is empty.", "Paste a token from your Hub settings page.")
+        what = "empty" if not token_text else f"only whitespace ({len(token_text)} characters)"
+        raise hubui.NotLoggedInError(f"The token box is {what}.", "Paste a token from your Hub settings page.")
     session.log_in(token, hubui.whoami(token), "typed token")
     status, namespaces, session = _login_outputs(session)
     return status, "", namespaces, session
@@ -152,10 +153,13 @@ def run_convert(
         ``(table, progress, plot, verdict, files, push button, repo name, session)``.
     """
     spec = forms.model_spec(library, architecture, tag, checkpoint)
+    from hubui.parity import load_image
+
+    image_paths = forms.file_paths(images)
+    for path in image_paths:  # an upload that is not an image fails before any model load or folder
+        load_image(path)
     out_dir = session.new_run_dir(request.session_hash if request is not None else None)
-    options = hubui.ConvertOptions(
-        out_dir, precision, forms.tolerance(tolerance_mode, precision), forms.file_paths(images)
-    )
+    options = hubui.ConvertOptions(out_dir, precision, forms.tolerance(tolerance_mode, precision), image_paths)
     name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
     session.cancel = cancel = threading.Event()
     report, override_gate = None, gate(session, override)
