@@ -506,8 +506,6 @@ def test_ui_handlers_reject_bad_input(
     for namespace in ("alice", "reader", "team"):
         assert not api.repo_exists(f"{namespace}/{repo_name}")
     assert not files.sentinel.exists()
-    if case.startswith(("unknown", "pickle", "safetensors", "image")):
-        assert session.result is None  # no conversion was recorded: there is nothing to push
     if case == "image-that-is-text":
         assert not list((tmp_path / "scratch").rglob("config.json"))  # refused before any folder was written
 
