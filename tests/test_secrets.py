@@ -49,8 +49,9 @@ from hubui.ui.forms import EVAL_COLUMNS, PRESET_TOLERANCE, RANDOM_WEIGHTS
 from hubui.ui.state import Session
 
 LOGGERS = (
-    "", "huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock", "hubui", "gradio", "gradio_client",
-    "uvicorn", "uvicorn.access", "uvicorn.error", "fastapi", "starlette", "timm", "open_clip", "py.warnings",
+    "", "huggingface_hub", "httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock", "hubui", "gradio",
+    "gradio_client", "uvicorn", "uvicorn.access", "uvicorn.error", "fastapi", "starlette", "timm", "open_clip",
+    "py.warnings",
 )  # fmt: skip
 
 
@@ -280,12 +281,13 @@ def _cli_flows(corpus: Corpus, users, tmp: Path, name: str) -> None:
     for label, proc in first.items():
         _finish(corpus, label, proc, 0)
     corpus.add_tree("cli: exported folder", out)
+    push = ["push", "--from", str(out), "--repo-id"]
     second = {
-        "push --from (HF_TOKEN env)": (_cli(["push", "--from", str(out), "--repo-id", f"alice/{name}-cli"], users.alice), 0),
-        "push read-only --token": (_cli(["push", "--from", str(out), "--repo-id", f"reader/{name}", "--token", users.reader], None), 2),
-        "push foreign org (HF_TOKEN env)": (_cli(["push", "--from", str(out), "--repo-id", f"team/{name}", "--json"], users.bob), 2),
-        "push wrong --token": (_cli(["push", "--from", str(out), "--repo-id", f"alice/{name}-x", "--token", WRONG_TOKEN], None), 2),
-    }  # fmt: skip
+        "push --from (HF_TOKEN env)": (_cli([*push, f"alice/{name}-cli"], users.alice), 0),
+        "push read-only --token": (_cli([*push, f"reader/{name}", "--token", users.reader], None), 2),
+        "push foreign org (HF_TOKEN env)": (_cli([*push, f"team/{name}", "--json"], users.bob), 2),
+        "push wrong --token": (_cli([*push, f"alice/{name}-x", "--token", WRONG_TOKEN], None), 2),
+    }
     for label, (proc, code) in second.items():
         _finish(corpus, label, proc, code)
 
