@@ -21,6 +21,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, hf_hub_downloa
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
+    LocalEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
@@ -598,6 +599,10 @@ def fetch_readme(repo_id: str, token: str | None = None, revision: str | None = 
                 repo_id, "README.md", revision=revision, cache_dir=tmp, token=secret or False, endpoint=endpoint
             )
             return Path(path).read_text(encoding="utf-8")
+    except LocalEntryNotFoundError as exc:
+        # huggingface_hub's "no connection and nothing cached" is a subclass of EntryNotFoundError: an
+        # unreachable Hub must not read as "this repo has no README".
+        raise HubUnreachableError(f"Cannot reach the Hub at {endpoint} to read {repo_id}'s README") from exc
     except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
         return None
     except httpx2.TransportError as exc:

@@ -38,7 +38,9 @@ os.environ["TORCH_HOME"] = str(_TMP / "torch_home")
 
 @dataclass(frozen=True)
 class HubUsers:
-    """Tokens of the session's local Hub: two write users (alice is in org 'team') and a read-only one.
+    """Tokens of the session's local Hub: write users (alice is in org 'team') and a read-only one.
+
+    carol and dave are two more write users, so that load tests can run sessions for four users.
 
     alice is also a member of the orgs 'timm' and 'laion', so tests can seed weights where timm's and
     open_clip's pretrained configs look for them (``timm/<arch>.<tag>``).
@@ -47,14 +49,22 @@ class HubUsers:
     alice: str = field(repr=False)
     bob: str = field(repr=False)
     reader: str = field(repr=False)
+    carol: str = field(repr=False)
+    dave: str = field(repr=False)
     org: str = "team"
 
 
 # Random per run: nothing that looks like a token is ever committed.
-USERS = HubUsers(alice=secrets.token_hex(16), bob=secrets.token_hex(16), reader=secrets.token_hex(16))
+USERS = HubUsers(**{name: secrets.token_hex(16) for name in ("alice", "bob", "reader", "carol", "dave")})
 _HUB: HubProcess = start_hub(
     _TMP / "hub",
-    [f"alice:{USERS.alice}:write", f"bob:{USERS.bob}:write", f"reader:{USERS.reader}:read"],
+    [
+        f"alice:{USERS.alice}:write",
+        f"bob:{USERS.bob}:write",
+        f"reader:{USERS.reader}:read",
+        f"carol:{USERS.carol}:write",
+        f"dave:{USERS.dave}:write",
+    ],
     # 'timm' and 'laion' let tests seed repos where the libraries' own pretrained configs look.
     [f"{USERS.org}:alice", "timm:alice", "laion:alice"],
 )

@@ -218,10 +218,17 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             verification = gr.Markdown("", elem_id="push-verification")
 
         # --- wiring -----------------------------------------------------------------------------------
+        # The api_names are a contract too: scripts and tests drive sessions through gradio_client with them.
         login_out = [status, namespace, session]
-        app.load(handlers.on_load, [session], login_out)
-        gr.on([login.click, token.submit], handlers.log_in, [token, session], [status, token, namespace, session])
-        logout.click(handlers.log_out, [session], login_out)
+        app.load(handlers.on_load, [session], login_out, api_name="on_load")
+        gr.on(
+            [login.click, token.submit],
+            handlers.log_in,
+            [token, session],
+            [status, token, namespace, session],
+            api_name="log_in",
+        )
+        logout.click(handlers.log_out, [session], login_out, api_name="log_out")
 
         gr.on(
             [query.change, query.submit, library.change],
@@ -230,9 +237,10 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             [results, model_error],
             trigger_mode="always_last",
             show_progress="hidden",
+            api_name="search",
         )
-        results.change(handlers.select_model, [library, results], [facts, tag, model_error])
-        tag.input(handlers.select_tag, [library, results, tag], [facts, model_error])
+        results.change(handlers.select_model, [library, results], [facts, tag, model_error], api_name="select_model")
+        tag.input(handlers.select_tag, [library, results, tag], [facts, model_error], api_name="select_tag")
 
         preview_in = [session, namespace, name, override, *card]
         run.click(
@@ -241,8 +249,9 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             [table, progress, plot, verdict, files, push, name, session],
             concurrency_limit=HEAVY_LIMIT,
             concurrency_id=HEAVY_ID,
+            api_name="run_convert",
         ).then(handlers.preview_card, preview_in, [preview], show_progress="hidden")
-        cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None)
+        cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
         override.change(handlers.gate, [session, override], [push])
         gr.on(
             [c.change for c in card] + [namespace.change, name.change, override.change],
@@ -255,9 +264,14 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
 
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
         load_card.click(handlers.load_existing_card, [session, namespace, name, branch], [*card[:7], preview])
-        dry.click(handlers.dry_run, target, [plan])
+        dry.click(handlers.dry_run, target, [plan], api_name="dry_run")
         push.click(
-            handlers.push, target, [result, verification], concurrency_limit=HEAVY_LIMIT, concurrency_id=HEAVY_ID
+            handlers.push,
+            target,
+            [result, verification],
+            concurrency_limit=HEAVY_LIMIT,
+            concurrency_id=HEAVY_ID,
+            api_name="push",
         )
 
         def _unload(request: gr.Request) -> None:
