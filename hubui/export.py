@@ -246,7 +246,7 @@ def _write_error(out_dir: Path, exc: Exception) -> ExportError:
     text = str(exc)
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or any(t in text for t in _DISK_FULL_TEXT):
         return ExportError(
-            f"No space left on the disk while writing the export folder {str(out_dir)!r}; nothing was written there.",
+            f"No space left on device while writing the export folder {str(out_dir)!r}; nothing was written there.",
             hint="Free some space on that disk, or choose an output folder on another disk, then convert again.",
         )
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else text.splitlines()[0][:300]

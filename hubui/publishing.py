@@ -564,7 +564,12 @@ def _prepare(
         new_text = (Path(request.folder) / "README.md").read_text(encoding="utf-8")
     existing = None
     if private is not None:
-        existing = session.existing_readme(request.repo_id, request.branch)
+        try:
+            existing = session.retrying(
+                lambda: session.existing_readme(request.repo_id, request.branch), "reading the README"
+            )
+        except (HfHubHTTPError, httpx2.TransportError) as exc:
+            raise _translate(exc, request, session.endpoint) from exc
     readme = merge_card(existing, ModelCard(new_text), request.readme_mode) if new_text is not None else None
     if readme is not None:
         files.append(PlannedFile("README.md", len(readme.encode("utf-8"))))

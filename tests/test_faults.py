@@ -120,6 +120,30 @@ def test_fault_endpoint_is_off_unless_asked_for(localhub):
     assert httpx.post(f"{localhub.url}/_hubui/faults", json={"rules": []}).status_code in (404, 405)
 
 
+def test_embedded_hub_serves_faults_only_when_asked(tmp_path):
+    from hubui.localhub import LocalHub, build_directory
+
+    users = build_directory([f"gus:{secrets.token_hex(8)}:write"])
+    with LocalHub(tmp_path / "plain", users) as plain, LocalHub(tmp_path / "faulty", users, faults=True) as faulty:
+        assert httpx.get(f"{plain.url}/_hubui/faults").status_code == 404
+        httpx.post(f"{faulty.url}/_hubui/faults", json={"rules": [{"path": "health", "action": "status"}]})
+        assert httpx.get(f"{faulty.url}/api/health").status_code == 503
+        assert httpx.get(f"{faulty.url}/api/health").status_code == 200  # times=1 by default
+
+
+def test_retry_settings_from_the_environment(monkeypatch):
+    from hubui.errors import InvalidInputError
+    from hubui.publishing import RetryPolicy
+
+    monkeypatch.setenv("HUBUI_HTTP_RETRIES", "2")
+    monkeypatch.setenv("HUBUI_HTTP_BACKOFF", "0.5")
+    policy = RetryPolicy.from_env()
+    assert (policy.retries, [policy.delay(i) for i in range(3)]) == (2, [0.5, 1.0, 2.0])
+    monkeypatch.setenv("HUBUI_HTTP_RETRIES", "many")
+    with pytest.raises(InvalidInputError, match=r"HUBUI_HTTP_RETRIES.*'many'"):
+        RetryPolicy.from_env()
+
+
 def test_bad_rules_are_refused_naming_the_field(hub):
     for rule, named in (
         ({"path": "(", "action": "status"}, "regex"),
@@ -147,7 +171,7 @@ def test_commit_answered_with_server_errors_is_retried(hub, exported, status):
     assert sum(f"HTTP {status} from the Hub; retrying" in line for line in lines) == 2
 
 
-def test_every_step_of_a_push_and_its_verification_survives_one_503(hub, exported):
+def test_every_step_of_a_push_and_its_verification_survives_one_503(hub, exported, fast_hf_hub_backoff):
     # One 503 on each kind of request: hubui retries its own calls, huggingface_hub its preupload and LFS ones.
     repo = _new_repo()
     steps = [
@@ -166,6 +190,17 @@ def test_every_step_of_a_push_and_its_verification_survives_one_503(hub, exporte
     assert hub.fired() == [1] * len(steps), hub.state()["rules"]
     assert result.verification is not None and result.verification.status == "passed"
     assert set(_api(hub).list_repo_files(repo)) >= {"config.json", "model.safetensors", "README.md"}
+
+
+def test_reading_the_existing_readme_survives_a_503(hub, exported):
+    repo = _new_repo()
+    push(PushRequest(exported, repo), token=hub.token, card="---\nlicense: mit\n---\nfirst card\n")
+    hub.add({"method": "GET", "path": f"^/{repo}/resolve/[^/]+/README.md$", "action": "status", "times": 1})
+    again = push(PushRequest(exported, repo, commit_message="again"), token=hub.token, card="second card\n")
+    assert hub.fired() == [1]
+    # The existing README was read (readme_mode "keep"), so it is still the first one.
+    assert not again.changed
+    assert "first card" in Path(_api(hub).hf_hub_download(repo, "README.md", cache_dir=hub.hub.root / "c")).read_text()
 
 
 def test_persistent_500_on_the_commit_ends_in_a_clear_error(hub, exported, monkeypatch):
@@ -314,6 +349,25 @@ def test_network_drop_during_verification_is_not_completed(hub, exported, fast_h
     assert len(tree) == 6 and all(r["fault"] == "drop" and not r["complete"] for r in tree)
 
 
+def test_verification_not_completed_when_the_hub_goes_away(tmp_path, exported, monkeypatch, fast_hf_hub_backoff):
+    # A Hub of its own, stopped between the push and the re-download (moved here from test_publishing.py,
+    # where huggingface_hub's full 23 s of backoff made it slow).
+    from hubui.pipeline import reference_from_folder
+
+    token = secrets.token_hex(12)
+    gone = start_hub(tmp_path / "hub", [f"gail:{token}:write"])
+    monkeypatch.setenv("HF_ENDPOINT", gone.url)
+    monkeypatch.setenv("HUBUI_HTTP_BACKOFF", "0.05")
+    try:
+        result = push(PushRequest(exported, "gail/gone"), token=token)
+        gone.stop()
+        verification = verify_push(result, reference_from_folder(exported), "fp32", token=token)
+    finally:
+        gone.stop()
+    assert verification.status == "not completed"
+    assert "The push landed" in verification.detail and token not in verification.detail
+
+
 def test_network_drop_mid_file_during_verification(hub, exported):
     # The connection drops after 1000 bytes of every weights download.
     repo = _new_repo()
@@ -384,20 +438,3 @@ def test_full_disk_while_exporting_leaves_nothing_that_looks_valid(tmp_path, mon
     assert "Free some space" in info.value.hint and "another disk" in info.value.hint
     assert not out.exists()
     assert list(parent.iterdir()) == []  # no staging folder left behind
-
-
-def test_full_disk_while_overwriting_keeps_the_previous_export(tmp_path, monkeypatch, exported):
-    import safetensors.torch
-
-    from hubui.export import export_model
-    from hubui.loading import load_model
-
-    out = tmp_path / "exports" / "resnet"
-    shutil.copytree(exported, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    loaded = load_model(ModelSpec("timm", "test_resnet", seed=2))
-    monkeypatch.setattr(safetensors.torch, "save_file", _fill_disk_after(10, OSError(errno.ENOSPC, "full")))
-    with pytest.raises(ExportError, match="No space left"):
-        export_model(loaded, out, overwrite=True)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert [p.name for p in out.parent.iterdir()] == ["resnet"]
