@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "PushResult": "hubui.publishing",
     "PlannedFile": "hubui.publishing",
     "Verification": "hubui.publishing",
+    "RetryPolicy": "hubui.publishing",
     "plan_push": "hubui.publishing",
     "push": "hubui.publishing",
     "verify_push": "hubui.publishing",

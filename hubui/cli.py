@@ -50,7 +50,9 @@ def _cmd_localhub(args: argparse.Namespace) -> int:
         print(url, flush=True)
         print(f"serving {root}", file=sys.stderr, flush=True)
 
-    serve(root, directory, host=args.host, port=args.port, log_level=args.log_level, on_ready=ready)
+    if args.faults:
+        print("warning: --faults: anyone who can reach this Hub can make it fail (tests only)", file=sys.stderr)
+    serve(root, directory, host=args.host, port=args.port, log_level=args.log_level, on_ready=ready, faults=args.faults)
     return EXIT_OK
 
 
@@ -370,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", action="append", metavar="ORG:USER1,USER2", help="add an org (repeatable)")
     p.add_argument("--config", help="JSON/YAML file with 'users' and 'orgs'")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="for tests: serve /_hubui/faults, where a test sets errors (5xx, 429), dropped connections and slow "
+        "transfers for the requests that follow (see hubui.localhub.faults); off by default, never expose it",
+    )
     p.set_defaults(func=_cmd_localhub)
 
     p = sub.add_parser("app", help="start the Gradio app against HF_ENDPOINT (the real Hub by default)")

@@ -30,6 +30,7 @@ export never leaves a folder that looks complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -219,7 +220,11 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
     old: Path | None = None
     if out_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.hubui-old-", dir=out_dir.parent))
-        os.replace(out_dir, old / "previous")
+        try:
+            os.replace(out_dir, old / "previous")
+        except OSError:
+            shutil.rmtree(old, ignore_errors=True)
+            raise
     try:
         os.replace(staging, out_dir)
     except OSError:
@@ -229,6 +234,23 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# How a full disk shows up: OSError from Python, "(os error 28)" inside safetensors' SafetensorError,
+# "file write failed" inside torch.save's RuntimeError.
+_DISK_FULL_TEXT = ("No space left on device", "os error 28", "StorageFull", "file write failed")
+
+
+def _write_error(out_dir: Path, exc: Exception) -> ExportError:
+    """The error for a failed write into ``out_dir``'s staging folder (nothing is left at ``out_dir``)."""
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or any(t in text for t in _DISK_FULL_TEXT):
+        return ExportError(
+            f"No space left on device while writing the export folder {str(out_dir)!r}; nothing was written there.",
+            hint="Free some space on that disk, or choose an output folder on another disk, then convert again.",
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else text.splitlines()[0][:300]
+    return ExportError(f"Could not write the export folder {str(out_dir)!r}: {reason}; nothing was written there.")
 
 
 def _progress(progress: ProgressFn | None, message: str, fraction: float) -> None:
@@ -297,6 +319,7 @@ def export_model(
             hint="Choose a new folder, empty it, or pass overwrite=True.",
         )
 
+    import safetensors
     import safetensors.torch
 
     from hubui import __version__
@@ -323,8 +346,12 @@ def export_model(
             _write_open_clip(loaded, open_clip_plan, precision, staging)
         _move_into_place(staging, out_dir)
         staging = None
-    except OSError as exc:
-        raise ExportError(f"Could not write the export folder {str(out_dir)!r}: {exc.strerror or exc}") from exc
+    except (OSError, safetensors.SafetensorError) as exc:
+        raise _write_error(out_dir, exc) from exc
+    except RuntimeError as exc:
+        if "PytorchStreamWriter" not in str(exc) and "file write failed" not in str(exc):
+            raise
+        raise _write_error(out_dir, exc) from exc
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import httpx2
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, hf_hub_download
@@ -50,6 +53,61 @@ ReadmeMode = Literal["keep", "replace", "merge"]
 _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 CONFIG_FILES = ("config.json", "open_clip_config.json")
 PARITY_FILE = "parity.json"
+# Answers that say "try again": rate limited, or the server (or a gateway before it) is in trouble.
+RETRYABLE_STATUS = (429, 500, 502, 503, 504)
+# Answers after which the Hub has certainly not acted on the request, so even a PR commit can be re-sent.
+_UNPROCESSED_STATUS = (429, 502, 503)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hubui retries the Hub calls that huggingface_hub does not retry itself.
+
+    huggingface_hub already retries its preupload, LFS and download requests with backoff; hubui adds
+    retries around the rest of a push (repo info, create repo/branch, the commit itself) and around the
+    verification download. Waits double from ``first_delay`` up to ``max_delay``; a ``Retry-After``
+    header is honoured when it asks for no more than ``max_retry_after`` seconds (a longer wait ends
+    in an error that says how long).
+
+    ``RetryPolicy.from_env()`` reads ``HUBUI_HTTP_RETRIES`` (default 4) and ``HUBUI_HTTP_BACKOFF``
+    (the first wait in seconds, default 1).
+
+    Args:
+        retries: Retries after the first try; 0 disables them.
+        first_delay: Seconds before the first retry.
+        max_delay: Longest wait between two tries.
+        max_retry_after: Longest ``Retry-After`` that is waited for.
+    """
+
+    retries: int = 4
+    first_delay: float = 1.0
+    max_delay: float = 16.0
+    max_retry_after: float = 120.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """The default policy, with ``HUBUI_HTTP_RETRIES`` / ``HUBUI_HTTP_BACKOFF`` applied when set.
+
+        Raises:
+            InvalidInputError: A variable that is not a non-negative number, naming it.
+        """
+        policy = cls()
+        for var, attr, kind in (("HUBUI_HTTP_RETRIES", "retries", int), ("HUBUI_HTTP_BACKOFF", "first_delay", float)):
+            raw = os.environ.get(var, "").strip()
+            if not raw:
+                continue
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = -1
+            if value < 0:
+                raise InvalidInputError(f"{var} must be a non-negative number, not {raw!r}", f"Unset {var} or fix it.")
+            policy = RetryPolicy(**{**policy.__dict__, attr: value})
+        return policy
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        return float(min(self.max_delay, self.first_delay * 2**attempt))
 
 
 def validate_repo_id(repo_id: str) -> tuple[str, str]:
@@ -308,24 +366,144 @@ def _folder_files(folder: Path) -> list[PlannedFile]:
     return files
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from (huggingface_hub wraps some errors, e.g. in LocalEntryNotFoundError)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out and len(out) < 20:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _http_error(exc: BaseException) -> HfHubHTTPError | None:
+    return next((e for e in _chain(exc) if isinstance(e, HfHubHTTPError) and e.response is not None), None)
+
+
+def _retry_after(error: HfHubHTTPError) -> float | None:
+    raw = error.response.headers.get("retry-after", "").strip() if error.response is not None else ""
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None  # an HTTP date: rare; the backoff applies instead
+
+
+def _transient(exc: BaseException) -> tuple[str, float | None] | None:
+    """``(reason, Retry-After seconds or None)`` when ``exc`` is worth retrying, else ``None``."""
+    http = _http_error(exc)
+    if http is not None:
+        status = http.response.status_code
+        return (f"HTTP {status}", _retry_after(http)) if status in RETRYABLE_STATUS else None
+    transport = next((e for e in _chain(exc) if isinstance(e, httpx2.TransportError)), None)
+    return (type(transport).__name__, None) if transport is not None else None
+
+
+def _failed_request(exc: BaseException) -> tuple[str, str]:
+    """``(method, url)`` of the request that failed, or ``("", "")``."""
+    for e in _chain(exc):
+        try:
+            if isinstance(e, HfHubHTTPError) and e.response is not None:
+                return e.response.request.method, str(e.response.request.url)
+            if isinstance(e, httpx2.RequestError):
+                return e.request.method, str(e.request.url)
+        except RuntimeError:  # httpx raises when no request is attached
+            continue
+    return "", ""
+
+
+def _at_commit_endpoint(exc: BaseException) -> bool:
+    return "/commit/" in urlsplit(_failed_request(exc)[1]).path
+
+
+def _retried_by_hf_hub(exc: BaseException) -> bool:
+    """Whether huggingface_hub already retried the failed request with its own backoff (up to 23 s).
+
+    It does for preupload, LFS batch and uploads, tree listings and file-metadata HEADs, and resumes a
+    file download whose connection dropped; retrying those again would multiply the waits.
+    """
+    method, url = _failed_request(exc)
+    path = urlsplit(url).path
+    if "/preupload/" in path or "/info/lfs/" in path or "/tree/" in path or method in ("HEAD", "PUT"):
+        return True
+    return method == "GET" and "/api/" not in path and _http_error(exc) is None
+
+
+def _not_retried_by_hf_hub(exc: Exception) -> bool:
+    return not _retried_by_hf_hub(exc)
+
+
+def _retrying(
+    call: Callable[[], Any], what: str, policy: RetryPolicy, say: ProgressFn, may_retry: Callable[[Exception], bool]
+) -> Any:
+    """Run ``call``, retrying transient Hub errors (429, 5xx, lost connections) with backoff.
+
+    ``may_retry`` vetoes retries that would not be safe or that huggingface_hub already made.
+    The last error is re-raised unchanged, for the caller to translate.
+    """
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except (HfHubHTTPError, httpx2.TransportError, OSError, HubUnreachableError) as exc:
+            # HubUnreachableError: hubui's own translation (whoami, rebuilding); its cause says if it is transient.
+            transient = _transient(exc)
+            if transient is None or attempt >= policy.retries or not may_retry(exc):
+                raise
+            reason, retry_after = transient
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                raise
+            wait = retry_after if retry_after is not None else policy.delay(attempt)
+            attempt += 1
+            logger.warning("%s: %s from the Hub; retry %d/%d in %.1fs", what, reason, attempt, policy.retries, wait)
+            say(f"{what}: {reason} from the Hub; retrying in {wait:.1f}s ({attempt}/{policy.retries})")
+            time.sleep(wait)
+
+
 def _translate(exc: Exception, request: PushRequest, endpoint: str) -> HubUIError:
-    if isinstance(exc, httpx2.TransportError):
-        return HubUnreachableError(f"Lost the connection to the Hub at {endpoint} while pushing {request.repo_id}")
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        status = exc.response.status_code
-        server = (exc.server_message or "").strip()
+    repo = request.repo_id
+    http = _http_error(exc)
+    if http is None and any(isinstance(e, httpx2.TransportError) for e in _chain(exc)):
+        if _at_commit_endpoint(exc) and not any(isinstance(e, httpx2.ConnectError) for e in _chain(exc)):
+            return HubUnreachableError(
+                f"Lost the connection to the Hub at {endpoint} while committing to {repo}; "
+                "the commit may or may not have landed.",
+                "Check the repo's history, then push again: unchanged files make no new commit.",
+            )
+        during = f" ({exc})" if isinstance(exc, RuntimeError) else ""  # which file, when uploading one
+        return HubUnreachableError(
+            f"Lost the connection to the Hub at {endpoint} while pushing {repo}{during}; nothing was committed.",
+            "Check that the Hub is up and your network, then push again: "
+            "files that were already uploaded are not sent again.",
+        )
+    if http is not None and http.response is not None:
+        status = http.response.status_code
+        server = (http.server_message or "").strip()
         if status == 403:
-            return NamespaceForbiddenError(f"The Hub refused to write to {request.repo_id!r}: {server or 'HTTP 403'}")
+            return NamespaceForbiddenError(f"The Hub refused to write to {repo!r}: {server or 'HTTP 403'}")
         if status == 412:
-            return PushError(f"{request.repo_id} changed while pushing: {server}", "Push again; nothing was committed.")
-        return PushError(f"The Hub refused the push to {request.repo_id!r} (HTTP {status}): {server or exc}")
-    return PushError(f"Push to {request.repo_id!r} failed: {exc}")
+            return PushError(f"{repo} changed while pushing: {server}", "Push again; nothing was committed.")
+        if status == 429:
+            wait = _retry_after(http)
+            after = f" and asks to wait {wait:.0f}s" if wait is not None else ""
+            return PushError(
+                f"The Hub is rate-limiting pushes to {repo!r} (HTTP 429){after}: {server or 'too many requests'}",
+                "Nothing was committed. Wait a while, then push again.",
+            )
+        if status in RETRYABLE_STATUS:
+            return PushError(
+                f"The Hub kept failing while pushing to {repo!r} (HTTP {status}, also after retries): "
+                f"{server or 'server error'}",
+                "Nothing was committed. The Hub is having trouble: push again later; "
+                "files that were already uploaded are not sent again.",
+            )
+        return PushError(f"The Hub refused the push to {repo!r} (HTTP {status}): {server or exc}")
+    return PushError(f"Push to {repo!r} failed: {exc}")
 
 
 class _Session:
     """The checked identity and a client for one push or plan."""
 
-    def __init__(self, request: PushRequest, token: str | None) -> None:
+    def __init__(self, request: PushRequest, token: str | None, say: ProgressFn | None = None) -> None:
         self.namespace, _ = validate_repo_id(request.repo_id)
         validate_branch(request.branch)
         if request.readme_mode not in MERGE_MODES:
@@ -334,21 +512,29 @@ class _Session:
             )
         self.endpoint = auth.endpoint()
         self.token = auth.resolve_token(token)
-        self.identity = auth.whoami(self.token, endpoint=self.endpoint)
+        self.policy = RetryPolicy.from_env()
+        self.say: ProgressFn = say or (lambda _msg: None)
+        self.identity = self.retrying(lambda: auth.whoami(self.token, endpoint=self.endpoint), "checking the token")
         auth.require_write(self.identity, self.namespace)
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
+
+    def retrying(
+        self, call: Callable[[], Any], what: str, may_retry: Callable[[Exception], bool] = _not_retried_by_hf_hub
+    ) -> Any:
+        """``call`` with :func:`_retrying` under this session's policy."""
+        return _retrying(call, what, self.policy, self.say, may_retry)
 
     def repo_private(self, repo_id: str) -> bool | None:
         """The repo's visibility, or ``None`` when it does not exist (or is not visible to us)."""
         try:
-            return bool(self.api.model_info(repo_id).private)
+            return bool(self.retrying(lambda: self.api.model_info(repo_id), "reading the repo").private)
         except RepositoryNotFoundError:
             return None
 
     def head(self, repo_id: str, revision: str | None) -> str | None:
         """The commit ``revision`` (default main) points at, or ``None`` when it does not exist."""
         try:
-            return self.api.model_info(repo_id, revision=revision).sha
+            return self.retrying(lambda: self.api.model_info(repo_id, revision=revision), "reading the repo").sha
         except (RepositoryNotFoundError, RevisionNotFoundError):
             return None
 
@@ -377,14 +563,17 @@ def _overrides(request: PushRequest) -> dict[str, bytes]:
 
 
 def _prepare(
-    request: PushRequest, card: ModelCard | str | None, token: str | None
+    request: PushRequest, card: ModelCard | str | None, token: str | None, say: ProgressFn | None = None
 ) -> tuple[_Session, list[PlannedFile], str | None, str | None, bool | None, str | None]:
     files = _folder_files(Path(request.folder))
     verdict = check_parity_gate(Path(request.folder), request.allow_failed_parity)
-    session = _Session(request, token)
+    session = _Session(request, token, say)
     overrides = _overrides(request)
     files = [PlannedFile(f.path, len(overrides[f.path])) if f.path in overrides else f for f in files]
-    private = session.repo_private(request.repo_id)
+    try:
+        private = session.repo_private(request.repo_id)
+    except (HfHubHTTPError, httpx2.TransportError) as exc:
+        raise _translate(exc, request, session.endpoint) from exc
     if private is not None and request.private and not private:
         raise PushError(
             f"{request.repo_id} already exists and is public, but a private push was asked for.",
@@ -399,7 +588,12 @@ def _prepare(
         new_text = (Path(request.folder) / "README.md").read_text(encoding="utf-8")
     existing = None
     if private is not None:
-        existing = session.existing_readme(request.repo_id, request.branch)
+        try:
+            existing = session.retrying(
+                lambda: session.existing_readme(request.repo_id, request.branch), "reading the README"
+            )
+        except (HfHubHTTPError, httpx2.TransportError) as exc:
+            raise _translate(exc, request, session.endpoint) from exc
     readme = merge_card(existing, ModelCard(new_text), request.readme_mode) if new_text is not None else None
     if readme is not None:
         files.append(PlannedFile("README.md", len(readme.encode("utf-8"))))
@@ -462,16 +656,17 @@ def push(
     """
     say = progress or (lambda _msg: None)
     say("checking the target")
-    session, files, readme, _, private, _ = _prepare(request, card, token)
+    session, files, readme, _, private, _ = _prepare(request, card, token, say)
     folder = Path(request.folder)
     overrides = _overrides(request)
+    repo, branch = request.repo_id, request.branch
     try:
-        before = session.head(request.repo_id, request.branch) if private is not None else None
+        before = session.head(repo, branch) if private is not None else None
         if private is None:
-            say(f"creating {request.repo_id}")
-            session.api.create_repo(request.repo_id, private=request.private, exist_ok=True)
-        if request.branch is not None:
-            session.api.create_branch(request.repo_id, branch=request.branch, exist_ok=True)
+            say(f"creating {repo}")
+            session.retrying(lambda: session.api.create_repo(repo, private=request.private, exist_ok=True), "create")
+        if branch is not None:
+            session.retrying(lambda: session.api.create_branch(repo, branch=branch, exist_ok=True), "create branch")
         operations = [
             CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=overrides.get(f.path) or str(folder / f.path))
             for f in files
@@ -481,15 +676,35 @@ def push(
             operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=readme.encode("utf-8")))
         total = sum(f.size for f in files)
         say(f"uploading {len(files)} files ({total / 1e6:.1f} MB) as one commit")
-        info = session.api.create_commit(
-            request.repo_id,
-            operations,
-            commit_message=request.commit_message,
-            commit_description=request.commit_description or None,
-            revision=request.branch,
-            create_pr=request.create_pr,
-        )
-    except (HfHubHTTPError, httpx2.TransportError) as exc:
+
+        def commit() -> Any:
+            return session.api.create_commit(
+                repo,
+                operations,
+                commit_message=request.commit_message,
+                commit_description=request.commit_description or None,
+                revision=branch,
+                create_pr=request.create_pr,
+            )
+
+        def may_retry(exc: Exception) -> bool:
+            # huggingface_hub already retried preupload and LFS requests; only the commit POST is ours to retry.
+            # Re-sending a commit is safe on a branch (unchanged files make no new commit) but could open a
+            # second PR, so a PR is re-sent only when the Hub surely did not act on the first one.
+            if not _at_commit_endpoint(exc):
+                return False
+            if not request.create_pr:
+                return True
+            http = _http_error(exc)
+            if http is not None:
+                return http.response.status_code in _UNPROCESSED_STATUS
+            return any(isinstance(e, httpx2.ConnectError) for e in _chain(exc))
+
+        info = session.retrying(commit, "commit", may_retry)
+    except (HfHubHTTPError, httpx2.TransportError, RuntimeError) as exc:
+        # huggingface_hub wraps a failed LFS upload in RuntimeError("Error while uploading 'x' to the Hub.").
+        if isinstance(exc, RuntimeError) and _transient(exc) is None and _http_error(exc) is None:
+            raise
         raise _translate(exc, request, session.endpoint) from exc
     revision = info.pr_revision or request.branch or "main"
     changed = info.oid != before
@@ -547,8 +762,8 @@ def verify_push(
     library = reference.spec.library
     where = f"{result.repo_id}@{result.commit_oid[:10]}"
     with tempfile.TemporaryDirectory(prefix="hubui-verify-") as cache:
-        try:
-            secret = auth.resolve_token(token)
+
+        def download() -> tuple[str, Any]:
             snapshot = snapshot_download(
                 result.repo_id,
                 revision=result.commit_oid,
@@ -558,6 +773,14 @@ def verify_push(
             )
             rebuilt = rebuild_from_hub(
                 result.repo_id, revision=result.commit_oid, cache_dir=cache, library=library, token=secret
+            )
+            return snapshot, rebuilt
+
+        try:
+            secret = auth.resolve_token(token)
+            policy = RetryPolicy.from_env()
+            snapshot, rebuilt = _retrying(
+                download, "verification download", policy, lambda _m: None, _not_retried_by_hf_hub
             )
         except (httpx2.TransportError, HubUnreachableError, HfHubHTTPError, OSError) as exc:
             logger.warning("Verification of %s not completed: %s", where, type(exc).__name__)
@@ -615,10 +838,12 @@ def _short(exc: Exception) -> str:
 
 
 __all__ = [
+    "RETRYABLE_STATUS",
     "PlannedFile",
     "PushPlan",
     "PushRequest",
     "PushResult",
+    "RetryPolicy",
     "Verification",
     "check_parity_gate",
     "fetch_readme",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,11 @@ class HubProcess:
     url: str
     root: Path
     proc: subprocess.Popen = field(repr=False)
+    stderr_tail: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -33,9 +39,30 @@ class HubProcess:
         self.proc.wait()
 
 
-def start_hub(root: Path, users: list[str], orgs: list[str] = (), timeout: float = 60.0) -> HubProcess:
-    """Run ``python -m hubui localhub --port 0`` and wait for the URL on its first stdout line."""
-    cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root), "--port", "0"]
+def free_port() -> int:
+    """A TCP port that is free now, for a Hub that must come back on the same URL after a restart."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_hub(
+    root: Path,
+    users: list[str],
+    orgs: list[str] = (),
+    timeout: float = 60.0,
+    *,
+    port: int = 0,
+    faults: bool = False,
+) -> HubProcess:
+    """Run ``python -m hubui localhub`` and wait for the URL on its first stdout line.
+
+    ``port`` 0 picks a free one; pass the old port to restart a killed Hub on the same URL.
+    ``faults`` starts it with ``--faults`` (the fault-injection endpoint).
+    """
+    cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root), "--port", str(port)]
+    if faults:
+        cmd.append("--faults")
     for u in users:
         cmd += ["--user", u]
     for o in orgs:
@@ -50,4 +77,13 @@ def start_hub(root: Path, users: list[str], orgs: list[str] = (), timeout: float
         proc.kill()
         err = proc.stderr.read() if proc.stderr else ""
         raise RuntimeError(f"local Hub did not start: {line!r}\n{err}")
-    return HubProcess(line[0].strip(), Path(root), proc)
+    hub = HubProcess(line[0].strip(), Path(root), proc)
+    # Keep reading stderr: a full pipe would block the server once it has logged enough.
+    threading.Thread(target=_drain, args=(proc, hub.stderr_tail), daemon=True).start()
+    return hub
+
+
+def _drain(proc: subprocess.Popen, tail: list[str]) -> None:
+    for text in proc.stderr or ():
+        tail.append(text)
+        del tail[:-200]

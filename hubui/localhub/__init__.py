@@ -5,9 +5,22 @@ when ``HF_ENDPOINT`` points at it. Set ``HF_HUB_DISABLE_XET=1`` before importing
 so uploads use the LFS path this server implements.
 """
 
+from hubui.localhub.faults import FaultInjector, FaultRule
 from hubui.localhub.runner import LocalHub, default_root, serve
 from hubui.localhub.server import LocalHubApp
 from hubui.localhub.storage import Store
 from hubui.localhub.users import Directory, Org, User, build_directory
 
-__all__ = ["Directory", "LocalHub", "LocalHubApp", "Org", "Store", "User", "build_directory", "default_root", "serve"]
+__all__ = [
+    "Directory",
+    "FaultInjector",
+    "FaultRule",
+    "LocalHub",
+    "LocalHubApp",
+    "Org",
+    "Store",
+    "User",
+    "build_directory",
+    "default_root",
+    "serve",
+]

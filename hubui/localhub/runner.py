@@ -7,9 +7,11 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
+from hubui.localhub.faults import FaultInjector
 from hubui.localhub.server import LocalHubApp
 from hubui.localhub.storage import Store
 from hubui.localhub.users import Directory
@@ -53,9 +55,16 @@ class _Server(uvicorn.Server):
 
 
 def _make_server(
-    root: str | Path, directory: Directory, sock: socket.socket, log_level: str, on_ready: Callable[[], None]
+    root: str | Path,
+    directory: Directory,
+    sock: socket.socket,
+    log_level: str,
+    on_ready: Callable[[], None],
+    faults: bool = False,
 ) -> _Server:
-    app = LocalHubApp(Store(root), directory)
+    app: Any = LocalHubApp(Store(root), directory)
+    if faults:
+        app = FaultInjector(app)
     config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=log_level in ("debug", "info"))
     return _Server(config, on_ready)
 
@@ -68,6 +77,7 @@ def serve(
     port: int = 0,
     log_level: str = "warning",
     on_ready: Callable[[str], None] | None = None,
+    faults: bool = False,
 ) -> None:
     """Run the local Hub until interrupted.
 
@@ -78,13 +88,15 @@ def serve(
         port: TCP port; 0 picks a free one.
         log_level: uvicorn's log level.
         on_ready: Called with the base URL once the server accepts connections.
+        faults: Serve the fault-injection endpoint ``/_hubui/faults`` (tests only; see
+            :mod:`hubui.localhub.faults`). Off by default.
 
     Raises:
         OSError: If the address cannot be bound.
     """
     sock = _bind(host, port)
     url = _url(sock)
-    server = _make_server(root, directory, sock, log_level, lambda: on_ready(url) if on_ready else None)
+    server = _make_server(root, directory, sock, log_level, lambda: on_ready(url) if on_ready else None, faults)
     server.run(sockets=[sock])
 
 
@@ -101,15 +113,18 @@ class LocalHub:
         directory: Users, orgs and tokens.
         host: Interface to bind.
         port: 0 picks a free port.
+        faults: Serve the fault-injection endpoint (tests only; see :mod:`hubui.localhub.faults`).
     """
 
-    def __init__(self, root: str | Path, directory: Directory, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, root: str | Path, directory: Directory, host: str = "127.0.0.1", port: int = 0, faults: bool = False
+    ) -> None:
         self.root = Path(root)
         self.directory = directory
         self._sock = _bind(host, port)
         self.url = _url(self._sock)
         self._ready = threading.Event()
-        self._server = _make_server(root, directory, self._sock, "warning", self._ready.set)
+        self._server = _make_server(root, directory, self._sock, "warning", self._ready.set, faults)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     def start(self, timeout: float = 30.0) -> LocalHub:
