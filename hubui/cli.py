@@ -3,7 +3,8 @@
 Each sub-command is a thin call into the core (:mod:`hubui.pipeline`, :mod:`hubui.catalog`); the
 text it prints comes from :mod:`hubui.cli_format`. Results go to stdout (one JSON object with
 ``--json``); progress, warnings and errors go to stderr. Exit codes: 0 success, 1 parity or
-verification failed (or the parity gate refused a push), 2 bad input (message and hint, no traceback).
+verification failed (or the parity gate refused a push), 2 bad input (message and hint, no traceback),
+3 the push landed but its verification could not be completed (e.g. the network dropped).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from hubui.publishing import PushRequest
     from hubui.spec import LoadedModel, ModelSpec
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 _TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # push flags that describe a model to convert; with --from none of them may be given
 _MODEL_DESTS = (
@@ -353,9 +354,12 @@ def _publish(
         _emit_json(args, data)
     else:
         _emit(args, publish_text(data, verify=not args.no_verify))
-    if result.verification is not None and result.verification.status == "not completed":
+    status = result.verification.status if result.verification is not None else None
+    if status == "not completed":
+        # Its own exit code: a script must not read "landed, unchecked" as verified, nor as a wrong model.
         _err("warning: the push landed but its verification was NOT completed; check the model yourself.")
-    return EXIT_FAILED if result.verification is not None and result.verification.status == "failed" else EXIT_OK
+        return EXIT_NOT_VERIFIED
+    return EXIT_FAILED if status == "failed" else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -393,7 +393,7 @@ def test_cli_says_the_push_landed_and_the_verification_did_not_complete(
     assert data["commit_oid"] == _api(hub).list_repo_commits(repo)[0].commit_id  # the push landed
     assert data["verification"]["status"] == "not completed"
     assert "push landed" in err and "NOT completed" in err and "Traceback" not in err
-    assert code == cli.EXIT_OK  # not 1: nothing says the model is wrong
+    assert code == cli.EXIT_NOT_VERIFIED  # neither 0 (verified) nor 1 (nothing says the model is wrong)
     assert hub.token not in out + err
 
 
