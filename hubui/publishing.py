@@ -517,10 +517,11 @@ def verify_push(
     """
     from huggingface_hub import snapshot_download
 
-    from hubui.export import rebuild_from_hub
+    from hubui.export import folder_library, rebuild_from_hub
     from hubui.parity import iter_parity
 
     library = reference.spec.library
+    run_parity = iter_parity
     where = f"{result.repo_id}@{result.commit_oid[:10]}"
     with tempfile.TemporaryDirectory(prefix="hubui-verify-") as cache:
         try:
@@ -532,6 +533,12 @@ def verify_push(
                 token=secret,
                 endpoint=auth.endpoint(),
             )
+            if folder_library(snapshot) == "transformers":
+                # The transformers target: AutoModelForImageClassification.from_pretrained(repo) from the Hub,
+                # compared with the timm original through hubui.to_transformers (key map, processor check).
+                from hubui.to_transformers import iter_transformers_parity
+
+                library, run_parity = "transformers", iter_transformers_parity
             rebuilt = rebuild_from_hub(
                 result.repo_id, revision=result.commit_oid, cache_dir=cache, library=library, token=secret
             )
@@ -539,7 +546,7 @@ def verify_push(
             logger.warning("Verification of %s not completed: %s", where, type(exc).__name__)
             return Verification("not completed", f"Could not re-download {where}: {_short(exc)}. The push landed.")
         report = None
-        for report in iter_parity(reference, rebuilt, precision, tolerance, images, folder=snapshot):
+        for report in run_parity(reference, rebuilt, precision, tolerance, images, folder=snapshot):
             if on_report is not None:
                 on_report(report)
     if report is None:
