@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from huggingface_hub import ModelCard
 
 from hubui.card import CardFields, build_card, default_fields
@@ -151,8 +152,8 @@ def iter_convert(
             loaded, options.out_dir, options.precision, options.include_pytorch_bin, options.overwrite
         )
         yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with transformers' Auto classes", 0.35)
-        rebuilt = load_transformers(export.folder)
-        run = iter_transformers_parity
+        rebuilt: torch.nn.Module = load_transformers(export.folder)
+        run: Callable[..., Iterator[ParityReport]] = iter_transformers_parity
     else:
         export = export_model(
             loaded,

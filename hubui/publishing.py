@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -520,8 +520,8 @@ def verify_push(
     from hubui.export import folder_library, rebuild_from_hub
     from hubui.parity import iter_parity
 
-    library = reference.spec.library
-    run_parity = iter_parity
+    library: str = reference.spec.library
+    run_parity: Callable[..., Iterator[ParityReport]] = iter_parity
     where = f"{result.repo_id}@{result.commit_oid[:10]}"
     with tempfile.TemporaryDirectory(prefix="hubui-verify-") as cache:
         try:

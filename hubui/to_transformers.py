@@ -37,7 +37,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -172,7 +172,7 @@ def _is_type(module: Any, name: str) -> bool:
     return type(module).__name__ == name
 
 
-def _resnet_plan(arch: str, model: torch.nn.Module) -> tuple[dict[str, Any], list[tuple[str, str, int | None]]]:
+def _resnet_plan(arch: str, model: Any) -> tuple[dict[str, Any], list[tuple[str, str, int | None]]]:
     nn = torch.nn
     if not isinstance(getattr(model, "conv1", None), nn.Conv2d):
         raise _refuse(arch, "its stem is not a single 7x7 convolution (deep stems, e.g. resnet*d / *t, are not)")
@@ -214,6 +214,7 @@ def _resnet_plan(arch: str, model: torch.nn.Module) -> tuple[dict[str, Any], lis
         if not isinstance(stage, nn.Sequential) or len(stage) == 0:
             raise _refuse(arch, f"it has no layer{s + 1} of blocks")
         depths.append(len(stage))
+        block: Any
         for b, block in enumerate(stage):
             kind = type(block).__name__
             block_types.add(kind)
@@ -280,7 +281,7 @@ def _resnet_plan(arch: str, model: torch.nn.Module) -> tuple[dict[str, Any], lis
     return config, pairs
 
 
-def _vit_plan(arch: str, model: torch.nn.Module) -> tuple[dict[str, Any], list[tuple[str, str, int | None]]]:
+def _vit_plan(arch: str, model: Any) -> tuple[dict[str, Any], list[tuple[str, str, int | None]]]:
     nn = torch.nn
     if getattr(model, "global_pool", None) != "token" or getattr(model, "cls_token", None) is None:
         raise _refuse(arch, "it does not classify from a class token (global_pool must be 'token')")
@@ -369,6 +370,8 @@ def _hf_key_names(model_type: str, config: dict[str, Any]) -> dict[str, tuple[in
     """The state dict (name to shape) of the transformers model for ``config``, built on the meta device."""
     from transformers import ResNetConfig, ResNetForImageClassification, ViTConfig, ViTForImageClassification
 
+    cls: Any
+    cfg_cls: Any
     cls, cfg_cls = (
         (ResNetForImageClassification, ResNetConfig)
         if model_type == "resnet"
@@ -459,7 +462,7 @@ def plan_transformers(loaded: LoadedModel) -> TransformersPlan:
     check_target("transformers")
     check_convertible_name(loaded.spec)
     arch = loaded.spec.architecture
-    model = loaded.model
+    model: Any = loaded.model
     kind = type(model).__name__
     if kind == "ResNet":
         model_type, (config, pairs) = "resnet", _resnet_plan(arch, model)
@@ -614,7 +617,7 @@ def export_transformers(
 
     from hubui import __version__
 
-    cfg_cls = ResNetConfig if plan.model_type == "resnet" else ViTConfig
+    cfg_cls: Any = ResNetConfig if plan.model_type == "resnet" else ViTConfig
     config = cfg_cls(**plan.config)
     config.architectures = [
         "ResNetForImageClassification" if plan.model_type == "resnet" else "ViTForImageClassification"
@@ -937,10 +940,10 @@ def reference_from_transformers_folder(folder: str | Path) -> LoadedModel:
     }
     arch = (cfg.get(HUBUI_CONFIG_KEY) or {}).get("architecture") or cfg.get("model_type", "unknown")
     return LoadedModel(
-        ModelSpec("transformers", arch),
+        ModelSpec(cast(Any, "transformers"), arch),
         model,
         {},
-        data_config,  # type: ignore[arg-type]
+        data_config,
         source=f"local folder {folder}",
     )
 

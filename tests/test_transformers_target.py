@@ -176,7 +176,8 @@ def test_cli_target_transformers(tmp_path, capsys):
     code = main(["convert", "--model", "resnet18", "--target", "transformers", "--out", str(out), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
-    assert report["parity"]["inputs"]["target"] == "transformers" if "parity" in report else True
+    assert report["verdict"] == "pass" and report["inputs"]["target"] == "transformers"
+    assert report["library"] == "timm" and report["architecture"] == "resnet18"
     assert (out / "preprocessor_config.json").is_file()
     assert json.loads((out / "config.json").read_text())["model_type"] == "resnet"
     code = main(["convert", "--model", "resnext50_32x4d", "--target", "transformers", "--out", str(tmp_path / "x")])
