@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidCardError": "hubui.errors",
     "PushError": "hubui.errors",
     "LocalHubConfigError": "hubui.errors",
+    "NotConvertibleError": "hubui.errors",
     # catalog and loading
     "CatalogEntry": "hubui.catalog",
     "ModelFacts": "hubui.catalog",
@@ -85,6 +86,15 @@ _EXPORTS: dict[str, str] = {
     "validate_branch": "hubui.publishing",
     "check_parity_gate": "hubui.publishing",
     "fetch_readme": "hubui.publishing",
+    # the transformers target
+    "TARGETS": "hubui.to_transformers",
+    "TransformersPlan": "hubui.to_transformers",
+    "available_targets": "hubui.to_transformers",
+    "plan_transformers": "hubui.to_transformers",
+    "export_transformers": "hubui.to_transformers",
+    "load_transformers": "hubui.to_transformers",
+    "check_preprocessing": "hubui.to_transformers",
+    "iter_transformers_parity": "hubui.to_transformers",
     # space
     "deploy_space": "hubui.space",
     "SpaceDeployResult": "hubui.space",

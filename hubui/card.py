@@ -154,6 +154,8 @@ class CardFields:
 LIBRARY_DEFAULTS: dict[str, dict[str, Any]] = {
     "timm": {"library_name": "timm", "pipeline_tag": "image-classification", "tags": []},
     "open_clip": {"library_name": "open_clip", "pipeline_tag": "zero-shot-image-classification", "tags": ["clip"]},
+    # hubui's transformers target (hubui.to_transformers): timm models converted to transformers classes.
+    "transformers": {"library_name": "transformers", "pipeline_tag": "image-classification", "tags": ["timm"]},
 }
 
 
@@ -590,7 +592,24 @@ with torch.inference_mode():
 print(dict(zip(labels, text_probs[0].tolist())))"""
 
 
-_SNIPPETS = {"timm": _timm_snippet, "open_clip": _open_clip_snippet}
+def _transformers_snippet(repo_id: str) -> str:
+    ref = json.dumps(repo_id)
+    return f"""import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+processor = AutoImageProcessor.from_pretrained({ref})
+model = AutoModelForImageClassification.from_pretrained({ref}).eval()
+
+# A grey stand-in image; use your own: Image.open("photo.jpg").convert("RGB")
+image = Image.new("RGB", (256, 256), (128, 128, 128))
+with torch.inference_mode():
+    logits = model(**processor(images=image, return_tensors="pt")).logits
+
+print(model.config.id2label[int(logits.argmax(-1))])"""
+
+
+_SNIPPETS = {"timm": _timm_snippet, "open_clip": _open_clip_snippet, "transformers": _transformers_snippet}
 
 
 def usage_snippet(repo_id: str, library_name: str = "timm") -> str:

@@ -34,7 +34,7 @@ _TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # push flags that describe a model to convert; with --from none of them may be given
 _MODEL_DESTS = (
     "library", "model", "pretrained", "checkpoint", "precision", "image_mean", "image_std", "image_interpolation",
-    "crop_pct", "num_classes", "label_names", "images", "seed", "include_pytorch_bin", "overwrite", "out",
+    "crop_pct", "num_classes", "label_names", "images", "seed", "include_pytorch_bin", "overwrite", "out", "target",
 )  # fmt: skip
 
 
@@ -181,6 +181,11 @@ def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
     for image in images:
         if not Path(image).expanduser().is_file():
             raise InvalidInputError(f"Image file not found: {image!r}", "Check the --images paths.")
+    target = args.target or "native"
+    if target == "transformers":
+        from hubui.to_transformers import check_convertible_name
+
+        check_convertible_name(spec)  # a model transformers cannot express is refused before it is loaded
     if spec.pretrained is None and spec.checkpoint is None:
         _err(f"no weights given: random weights, seed {spec.seed}")
     name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
@@ -198,6 +203,7 @@ def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
         images=images,
         include_pytorch_bin=args.include_pytorch_bin,
         overwrite=args.overwrite,
+        target=target,
     )
     bar = BatchBar("parity")
     try:
@@ -460,6 +466,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _target(text: str) -> str:
+    from hubui.to_transformers import check_target
+
+    try:
+        return check_target(text)
+    except InvalidInputError as exc:  # argparse prints it as "argument --target: ..." with exit code 2
+        raise argparse.ArgumentTypeError(f"{exc.message}. {exc.hint}") from exc
+
+
 def _add_model_flags(p: argparse.ArgumentParser, out_required: bool) -> None:
     """The flags that say which model to convert and how (shared by convert and push)."""
     from hubui.spec import PRECISIONS
@@ -485,6 +500,15 @@ def _add_model_flags(p: argparse.ArgumentParser, out_required: bool) -> None:
     g.add_argument("--include-pytorch-bin", action="store_true", help="also write pytorch_model.bin")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     g.add_argument("--seed", type=int, metavar="N", help="seed of random weights when no weights are given")
+    from hubui.to_transformers import available_targets
+
+    g.add_argument(
+        "--target",
+        type=_target,
+        metavar="{" + ",".join(available_targets()) + "}",
+        help="native: the library's own format (default); transformers: a timm ResNet or ViT as a transformers "
+        "model" + ("" if "transformers" in available_targets() else " (needs: pip install 'hubui[transformers]')"),
+    )
     g.add_argument(
         "--out",
         required=out_required,

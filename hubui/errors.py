@@ -95,6 +95,12 @@ class ExportError(ModelError):
     default_hint = "Check that the output folder is writable and has enough free space."
 
 
+class NotConvertibleError(ModelError):
+    """The model's topology has no counterpart in the conversion target (e.g. a ResNeXt for transformers)."""
+
+    default_hint = "Use the native target for this model."
+
+
 # --- parity -----------------------------------------------------------------------------------------
 class ParityFailedError(HubUIError):
     default_hint = "Inspect the parity report; push anyway only with an explicit override."
@@ -130,6 +136,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "NamespaceForbiddenError",
+    "NotConvertibleError",
     "NotLoggedInError",
     "ParityFailedError",
     "PushError",

@@ -69,6 +69,8 @@ TOKENIZER_ATTR = "hubui_tokenizer"
 FILE_NAMES: dict[str, tuple[str, str, str]] = {
     "timm": (CONFIG_NAME, SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME),
     "open_clip": (OPEN_CLIP_CONFIG_NAME, OPEN_CLIP_SAFE_WEIGHTS_NAME, OPEN_CLIP_PICKLE_WEIGHTS_NAME),
+    # The transformers target (hubui.to_transformers): written and rebuilt there, named here.
+    "transformers": (CONFIG_NAME, SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME),
 }
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -301,7 +303,7 @@ def export_model(
     """
     check_precision(precision)
     library = loaded.spec.library
-    if library not in FILE_NAMES:
+    if library not in ("timm", "open_clip"):  # transformers folders come from hubui.to_transformers
         raise ExportError(f"Export for library {library!r} is not supported", hint="Export a timm or open_clip model.")
     if library == "timm":
         if hf_tokenizer_repo is not None:
@@ -515,7 +517,8 @@ def folder_library(folder: str | Path) -> str:
         folder: An export folder.
 
     Returns:
-        ``"open_clip"`` when it holds open_clip_config.json, else ``"timm"`` when it holds config.json.
+        ``"open_clip"`` when it holds open_clip_config.json, else ``"transformers"`` when its config.json names a
+        ``model_type`` (:mod:`hubui.to_transformers`), else ``"timm"`` when it holds config.json.
 
     Raises:
         InvalidInputError: Neither config file is there.
@@ -524,7 +527,9 @@ def folder_library(folder: str | Path) -> str:
     if (folder / OPEN_CLIP_CONFIG_NAME).is_file():
         return "open_clip"
     if (folder / CONFIG_NAME).is_file():
-        return "timm"
+        # transformers configs name a model_type; timm's name an architecture.
+        cfg = _read_json(folder / CONFIG_NAME)
+        return "transformers" if "model_type" in cfg and "architecture" not in cfg else "timm"
     raise InvalidInputError(
         f"No {CONFIG_NAME} or {OPEN_CLIP_CONFIG_NAME} in {str(folder)!r}",
         hint="Pass the folder that export_model wrote.",
@@ -664,6 +669,10 @@ def rebuild_from_folder(folder: str | Path, library: str = "timm") -> torch.nn.M
         )
     if library == "open_clip":
         return _finish_open_clip(*_create_open_clip(f"local-dir:{folder}", str(folder)))
+    if library == "transformers":
+        from hubui.to_transformers import load_transformers
+
+        return load_transformers(folder)
     return _finish(_create_timm(f"local-dir:{folder}", str(folder)))
 
 
@@ -726,6 +735,10 @@ def rebuild_from_hub(
     where = f"{repo_id}@{revision or 'main'}"
     if library == "open_clip":
         return _finish_open_clip(*_open_clip_from_hub(repo_id, revision, cache_dir, token, where))
+    if library == "transformers":
+        from hubui.to_transformers import load_transformers
+
+        return load_transformers(repo_id, revision=revision, cache_dir=cache_dir, token=token)
     name = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
     return _finish(_create_timm(name, where, cache_dir=cache_dir))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from huggingface_hub import ModelCard
 
 from hubui.card import CardFields, build_card, default_fields
@@ -39,6 +40,15 @@ from hubui.parity import (
 )
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.spec import LoadedModel, ModelSpec
+from hubui.to_transformers import (
+    check_convertible_name,
+    check_target,
+    export_transformers,
+    iter_transformers_parity,
+    load_transformers,
+    reference_from_transformers_folder,
+    transformers_card_fields,
+)
 
 Stage = Literal["load", "export", "rebuild", "parity", "done"]
 ProgressFn = Callable[[str], None]
@@ -59,6 +69,8 @@ class ConvertOptions:
         hf_tokenizer_repo: open_clip with a Hugging Face tokenizer: the repo the written config names as the
             tokenizer's source (see :func:`hubui.export.export_model`). Usually left unset and decided at push
             time with ``PushRequest(hf_tokenizer_self=True)``.
+        target: ``"native"`` (the library's own format) or ``"transformers"`` (a timm ResNet or ViT as a
+            transformers model, see :mod:`hubui.to_transformers`; needs ``hubui[transformers]``).
     """
 
     out_dir: Path
@@ -69,6 +81,7 @@ class ConvertOptions:
     overwrite: bool = False
     batch_size: int = 4
     hf_tokenizer_repo: str | None = None
+    target: str = "native"
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,22 +139,35 @@ def iter_convert(
         before or while the folder is written; an export that failed leaves no folder.
     """
     name = f"{spec.library} {pretrained_name(spec.library, spec.architecture, spec.pretrained)}"
+    to_transformers = check_target(options.target) == "transformers"
+    if to_transformers:
+        check_convertible_name(spec)  # before anything is loaded
     if loaded is None:
         yield ConvertEvent("load", f"loading {name}", 0.0)
         loaded = load_model(spec)
     yield ConvertEvent("export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2)
-    export = export_model(
-        loaded,
-        options.out_dir,
-        precision=options.precision,
-        include_pytorch_bin=options.include_pytorch_bin,
-        overwrite=options.overwrite,
-        hf_tokenizer_repo=options.hf_tokenizer_repo,
-    )
-    yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {spec.library}'s own loader", 0.35)
-    rebuilt = rebuild_from_folder(export.folder, library=spec.library)
+    if to_transformers:
+        # Refuses a topology transformers cannot express before the folder is created.
+        export = export_transformers(
+            loaded, options.out_dir, options.precision, options.include_pytorch_bin, options.overwrite
+        )
+        yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with transformers' Auto classes", 0.35)
+        rebuilt: torch.nn.Module = load_transformers(export.folder)
+        run: Callable[..., Iterator[ParityReport]] = iter_transformers_parity
+    else:
+        export = export_model(
+            loaded,
+            options.out_dir,
+            precision=options.precision,
+            include_pytorch_bin=options.include_pytorch_bin,
+            overwrite=options.overwrite,
+            hf_tokenizer_repo=options.hf_tokenizer_repo,
+        )
+        yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {spec.library}'s own loader", 0.35)
+        rebuilt = rebuild_from_folder(export.folder, library=spec.library)
+        run = iter_parity
     report: ParityReport | None = None
-    for report in iter_parity(
+    for report in run(
         loaded,
         rebuilt,
         options.precision,
@@ -265,8 +291,12 @@ def make_card(
         verdict = "missing" if parity is None else parity.get("verdict")
         note = f"The parity verdict of this export was '{verdict}'; it was pushed with an explicit override."
     versions = (parity or {}).get("versions") or library_versions(facts["library"])
+    card_fields = _fields_for(facts["library"], fields)
+    if facts["library"] == "transformers":
+        card_fields = transformers_card_fields(card_fields, facts["config"])
+        source = source or f"timm:{facts['architecture']}"
     return build_card(
-        _fields_for(facts["library"], fields),
+        card_fields,
         repo_id=repo_id,
         parity=parity,
         precision=facts["precision"],
@@ -299,6 +329,8 @@ def reference_from_folder(folder: str | Path) -> LoadedModel:
     """
     facts = _folder_facts(Path(folder))
     library = facts["library"]
+    if library == "transformers":
+        return reference_from_transformers_folder(folder)
     model = rebuild_from_folder(folder, library=library)
     spec = ModelSpec(library, facts["architecture"] or "unknown")
     source = f"local folder {folder}"

@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -756,14 +756,15 @@ def verify_push(
     """
     from huggingface_hub import snapshot_download
 
-    from hubui.export import rebuild_from_hub
+    from hubui.export import folder_library, rebuild_from_hub
     from hubui.parity import iter_parity
 
-    library = reference.spec.library
+    library: str = reference.spec.library
+    run_parity: Callable[..., Iterator[ParityReport]] = iter_parity
     where = f"{result.repo_id}@{result.commit_oid[:10]}"
     with tempfile.TemporaryDirectory(prefix="hubui-verify-") as cache:
 
-        def download() -> tuple[str, Any]:
+        def download() -> tuple[str, str, Any]:
             snapshot = snapshot_download(
                 result.repo_id,
                 revision=result.commit_oid,
@@ -771,22 +772,29 @@ def verify_push(
                 token=secret,
                 endpoint=auth.endpoint(),
             )
+            # A transformers-target folder is rebuilt with from_pretrained(repo), whatever the original's library.
+            rebuilt_library = "transformers" if folder_library(snapshot) == "transformers" else library
             rebuilt = rebuild_from_hub(
-                result.repo_id, revision=result.commit_oid, cache_dir=cache, library=library, token=secret
+                result.repo_id, revision=result.commit_oid, cache_dir=cache, library=rebuilt_library, token=secret
             )
-            return snapshot, rebuilt
+            return snapshot, rebuilt_library, rebuilt
 
         try:
             secret = auth.resolve_token(token)
             policy = RetryPolicy.from_env()
-            snapshot, rebuilt = _retrying(
+            snapshot, rebuilt_library, rebuilt = _retrying(
                 download, "verification download", policy, lambda _m: None, _not_retried_by_hf_hub
             )
         except (httpx2.TransportError, HubUnreachableError, HfHubHTTPError, OSError) as exc:
             logger.warning("Verification of %s not completed: %s", where, type(exc).__name__)
             return Verification("not completed", f"Could not re-download {where}: {_short(exc)}. The push landed.")
+        if rebuilt_library == "transformers":
+            # Compared with the timm original through hubui.to_transformers (key map, processor check).
+            from hubui.to_transformers import iter_transformers_parity
+
+            run_parity = iter_transformers_parity
         report = None
-        for report in iter_parity(reference, rebuilt, precision, tolerance, images, folder=snapshot):
+        for report in run_parity(reference, rebuilt, precision, tolerance, images, folder=snapshot):
             if on_report is not None:
                 on_report(report)
     if report is None:

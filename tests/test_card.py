@@ -156,8 +156,12 @@ def test_usage_override_and_open_clip_snippet() -> None:
     ast.parse(code)
     assert 'open_clip.create_model_from_pretrained("hf-hub:alice/tiny")' in code
     with pytest.raises(InvalidCardError, match="usage"):
-        validate_fields(_fields(library_name="transformers"))
-    validate_fields(_fields(library_name="transformers", usage="See the docs."))
+        validate_fields(_fields(library_name="diffusers"))
+    validate_fields(_fields(library_name="diffusers", usage="See the docs."))
+    # The transformers target (hubui.to_transformers) has its own snippet: Auto classes from the repo.
+    (code,) = python_blocks(_build(_fields(library_name="transformers")).text)
+    ast.parse(code)
+    assert 'AutoModelForImageClassification.from_pretrained("alice/tiny")' in code
 
 
 def test_citation_cannot_break_out_of_its_fence() -> None:

@@ -232,6 +232,9 @@ _OPEN_CLIP_VERSIONS = ("open_clip_torch", "timm", "transformers")
 _ADAPTERS: dict[str, _Adapter] = {
     "timm": _Adapter(_timm_transform, _timm_pair, SAFE_WEIGHTS_NAME, ("timm",)),
     "open_clip": _Adapter(_open_clip_transform, _open_clip_pair, OPEN_CLIP_SAFE_WEIGHTS_NAME, _OPEN_CLIP_VERSIONS),
+    # A transformers export (hubui.to_transformers) compared with itself, e.g. a folder with its Hub copy: the
+    # model is wrapped to take timm-preprocessed pixels and return logits, so timm's pair applies as is.
+    "transformers": _Adapter(_timm_transform, _timm_pair, SAFE_WEIGHTS_NAME, ("transformers", "timm")),
 }
 
 

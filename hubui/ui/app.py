@@ -135,6 +135,13 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                     info="strict: float32-exact whatever the precision",
                     elem_id="convert-tolerance",
                 )
+                convert_target = gr.Radio(
+                    forms.target_choices(),
+                    value="native",
+                    label="Target",
+                    info=forms.target_info(),
+                    elem_id="convert-target",
+                )
             images = gr.File(
                 label="Your own parity images (optional)",
                 file_count="multiple",
@@ -245,7 +252,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         preview_in = [session, namespace, name, override, *card]
         run.click(
             handlers.run_convert,
-            [session, library, results, tag, checkpoint, precision, tolerance, images, name, override],
+            [session, library, results, tag, checkpoint, precision, tolerance, images, name, override, convert_target],
             [table, progress, plot, verdict, files, push, name, session],
             concurrency_limit=HEAVY_LIMIT,
             concurrency_id=HEAVY_ID,

@@ -64,6 +64,22 @@ def model_spec(library: str, architecture: str | None, tag: str | None, checkpoi
     return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path)  # type: ignore[arg-type]
 
 
+def target_choices() -> list[str]:
+    """The conversion targets to offer: ``native``, plus ``transformers`` only when transformers is installed."""
+    from hubui.to_transformers import available_targets
+
+    return list(available_targets())
+
+
+def target_info() -> str:
+    """The line under the target choice: what ``transformers`` does, or how to get it."""
+    from hubui.to_transformers import INSTALL_HINT, transformers_available
+
+    if transformers_available():
+        return "transformers: a timm ResNet or ViT as a transformers model (AutoModelForImageClassification)"
+    return f"The transformers target is not installed. {INSTALL_HINT}"
+
+
 def tolerance(mode: str, precision: str) -> hubui.Tolerance | None:
     """``None`` for the precision's preset; ``strict`` asks for float32-exact parity whatever the precision."""
     if mode == STRICT_TOLERANCE:

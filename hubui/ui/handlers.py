@@ -145,9 +145,12 @@ def run_convert(
     images: Any,
     repo_name: str | None,
     override: bool,
+    target: str = "native",
     request: gr.Request | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Stream a conversion: table, progress line, plot and verdict after every step and parity batch.
+
+    ``target`` is ``"native"`` or ``"transformers"`` (offered only when installed; see :func:`forms.target_choices`).
 
     Yields:
         ``(table, progress, plot, verdict, files, push button, repo name, session)``.
@@ -159,7 +162,13 @@ def run_convert(
     for path in image_paths:  # an upload that is not an image fails before any model load or folder
         load_image(path)
     out_dir = session.new_run_dir(request.session_hash if request is not None else None)
-    options = hubui.ConvertOptions(out_dir, precision, forms.tolerance(tolerance_mode, precision), image_paths)
+    options = hubui.ConvertOptions(
+        out_dir,
+        precision,
+        forms.tolerance(tolerance_mode, precision),
+        image_paths,
+        target=target or "native",
+    )
     name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
     session.cancel = cancel = threading.Event()
     report, override_gate = None, gate(session, override)
