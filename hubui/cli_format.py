@@ -122,6 +122,22 @@ def _weights_line(weights: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _preprocessing_line(pre: Mapping[str, Any]) -> str:
+    """The transformers target's image-processor check, with the known one-pixel crop offset spelled out."""
+    offset = list(pre.get("crop_offset") or ())
+    differs = list(pre.get("differs") or ())
+    line = (
+        f"preprocessing: {pre.get('processor')} vs timm's transform on {pre.get('images')} images: "
+        f"{pre.get('matching')} identical"
+    )
+    if offset:
+        # transformers floors the centre-crop offset where torchvision rounds half to even: a known, bounded difference.
+        line += f", {len(offset)} cropped one pixel apart (transformers floors the crop offset, timm rounds)"
+    if differs:
+        line += f", {len(differs)} DIFFERENT: {', '.join(differs[:5])}"
+    return line + f"; max abs diff {_num(pre.get('max_abs_diff'))}"
+
+
 def parity_text(report: Mapping[str, Any], files: Iterable[tuple[str, int]] = (), folder: str | None = None) -> str:
     """The parity report as a person reads it.
 
@@ -159,6 +175,8 @@ def parity_text(report: Mapping[str, Any], files: Iterable[tuple[str, int]] = ()
     ]
     header = ("output", "shape", "max abs diff", "mean abs diff", "max rel diff", "min cosine", "top-1", "top-5")
     lines += [table(header, rows), "", _weights_line(report.get("weights"))]
+    if inputs.get("preprocessing"):
+        lines.append(_preprocessing_line(inputs["preprocessing"]))
     tol = report.get("tolerance") or {}
     limits = [
         f"{label} {fmt(tol[key])}"

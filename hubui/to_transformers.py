@@ -924,6 +924,11 @@ def transformers_card_fields(fields: Any, config: dict[str, Any]) -> Any:
         text = f"This model was converted from timm {arch} to transformers ({classes}) with hubui."
         if not base and fields.base_model is None:
             text += " It was not made from a pretrained timm tag, so the card names no `base_model`."
+        text += (
+            " Its `preprocessor_config.json` reproduces timm's resize, crop, mean and std; the one known difference is"
+            " that transformers floors the centre-crop offset where timm rounds it, so some images are cropped one"
+            " pixel apart (hubui's parity report counts them)."
+        )
         changes["description"] = text
     return replace(fields, **changes) if changes else fields
 

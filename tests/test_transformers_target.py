@@ -180,6 +180,12 @@ def test_cli_target_transformers(tmp_path, capsys):
     assert report["library"] == "timm" and report["architecture"] == "resnet18"
     assert (out / "preprocessor_config.json").is_file()
     assert json.loads((out / "config.json").read_text())["model_type"] == "resnet"
+    # The text report shows the image-processor check, the one-pixel crop offset included.
+    code = main(["convert", "--model", "resnet18", "--target", "transformers", "--out", str(tmp_path / "t")])
+    text = capsys.readouterr().out
+    pre = report["inputs"]["preprocessing"]
+    assert code == 0 and f"preprocessing: ConvNextImageProcessor vs timm's transform on {pre['images']} images" in text
+    assert f"{len(pre['crop_offset'])} cropped one pixel apart" in text and "DIFFERENT" not in text
     code = main(["convert", "--model", "resnext50_32x4d", "--target", "transformers", "--out", str(tmp_path / "x")])
     assert code == 2 and "not convertible to transformers" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
