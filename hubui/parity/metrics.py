@@ -417,13 +417,15 @@ def compare_weights(
                     note("shape_mismatch", key)
                     continue
                 expected_dtype = dtype if orig.is_floating_point() else orig.dtype
+                # Same dtype (every fp32 tensor, every integer buffer): one comparison settles both questions,
+                # and an equal tensor has no difference to measure.
+                same = saved.dtype == orig.dtype and torch.equal(saved, orig)
                 if saved.dtype != expected_dtype:
                     note("dtype_mismatch", key)
-                elif not _bitwise_equal(saved, orig.to(expected_dtype)):
+                elif not same and not _bitwise_equal(saved, orig.to(expected_dtype)):
                     note("value_mismatch", key)
-                per_tensor[key] = (
-                    0.0 if saved.dtype == orig.dtype and torch.equal(saved, orig) else _max_abs_diff(saved, orig)
-                )
+                per_tensor[key] = 0.0 if same else _max_abs_diff(saved, orig)
+                del saved  # one file tensor at a time
     except (OSError, SafetensorError) as exc:
         raise InvalidInputError(f"Cannot read weights file {str(path)!r}: {exc}", hint="Export again.") from exc
 

@@ -195,6 +195,9 @@ def iter_parity(
                 c = float(torch.nan_to_num(cos, nan=-2.0)[i])
                 if c < worst.get(name, (2.0, 0))[0]:
                     worst[name] = (c, lo + i if name in pair.per_image else i)
+            # Both models' outputs are folded into the accumulators; drop them before the yield (the caller
+            # may hold the generator for a while) and before the next batch's forward passes.
+            del ref, test, x
         if b + 1 < total:
             # After the last batch the final report follows at once; a partial with done == total would
             # only say "running" about a finished run.
