@@ -20,7 +20,9 @@ Cases (``MODEL`` is ``resnet50`` (timm) or ``vit_b_32`` (open_clip ViT-B-32), ``
   / ``open_clip.push_to_hf_hub.save_for_hf``; fp16 saves a half copy of the model), reload it from the folder
   (``timm.create_model('local-dir:...')`` / ``open_clip.create_model_from_pretrained('local-dir:...')``) and run
   the original and the reloaded model on the same parity images (and, for open_clip, the same prompts), one image
-  at a time as in the libraries' usage snippets, then compare the outputs.
+  at a time as in the libraries' usage snippets (timm's without ``torch.no_grad()``, open_clip's under it), then
+  compare the outputs.
+* ``careful-resnet50-P``: the timm baseline under ``torch.no_grad()``, for reference.
 * ``push-MODEL``: push hubui's fp32 export of MODEL to a local Hub (``hubui localhub`` on loopback, fresh repo,
   :func:`hubui.publishing.push`) and copy the same files over a plain loopback HTTP PUT to a minimal sink that
   writes them to disk; MB/s of each.
@@ -70,7 +72,9 @@ TARGETS = {
 
 def all_cases() -> list[str]:
     names = [f"{kind}-{m}-{p}" for m in MODELS for p in PRECISIONS for kind in ("hubui", "baseline")]
-    return names + [f"push-{m}" for m in MODELS]
+    # open_clip's documented flow already runs under torch.no_grad(); timm's model card snippet does not.
+    careful = [f"careful-{m}-{p}" for m, (library, _) in MODELS.items() if library == "timm" for p in PRECISIONS]
+    return names + careful + [f"push-{m}" for m in MODELS]
 
 
 class Meter(PhaseMeter):
@@ -90,7 +94,7 @@ class Meter(PhaseMeter):
         self._cpu_start = time.process_time()
 
 
-QUICK_CASES = ["hubui-resnet50-fp32", "baseline-resnet50-fp32", "push-resnet50"]
+QUICK_CASES = ["hubui-resnet50-fp32", "baseline-resnet50-fp32", "careful-resnet50-fp32", "push-resnet50"]
 
 
 # --- helpers (child) --------------------------------------------------------------------------------
@@ -214,7 +218,7 @@ def _parity_images() -> list[Any]:
     return [load_image(p)[1] for p in real_image_paths()] + [img for _, img in synthetic_images()]
 
 
-def run_baseline(name: str, model_key: str, precision: str, work: Path) -> dict[str, Any]:
+def run_baseline(name: str, model_key: str, precision: str, work: Path, no_grad: bool = False) -> dict[str, Any]:
     import_s = _import_baseline()
     import copy
 
@@ -256,9 +260,10 @@ def run_baseline(name: str, model_key: str, precision: str, work: Path) -> dict[
     meter.mark("parity")
     worst = 0.0
     if library == "timm":
-        # timm's model card snippet: one image at a time, `model(transforms(img).unsqueeze(0))`. The snippet has
-        # no torch.no_grad(); a careful user adds it (without it this phase takes about 10x longer), so it is here.
-        with torch.no_grad():
+        # timm's model card snippet: one image at a time, `model(transforms(img).unsqueeze(0))`, with no
+        # torch.no_grad() (autograd keeps each forward's activations until its output is freed). The `careful-`
+        # cases add torch.no_grad(), as a user who knows would.
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
             for img in _parity_images():
                 x = transform(img).unsqueeze(0)
                 worst = max(worst, float((model(x) - reloaded(x)).abs().max()))
@@ -434,8 +439,8 @@ def child(name: str, batch_size: int | None) -> dict[str, Any]:
         work = Path(tmp)
         if kind == "hubui":
             return run_hubui(name, model_key, rest[0], work, batch_size)
-        if kind == "baseline":
-            return run_baseline(name, model_key, rest[0], work)
+        if kind in ("baseline", "careful"):
+            return run_baseline(name, model_key, rest[0], work, no_grad=kind == "careful")
         return run_push(name, model_key, work)
 
 
@@ -507,6 +512,10 @@ def evaluate(cases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 rows.append(_row("wall time vs baseline", name, ratio, TARGETS["time_ratio"], "x", "<="))
                 cpu_ratio = rec["cpu_total_s"] / base["cpu_total_s"]
                 rows.append(_row("(CPU time vs baseline)", name, cpu_ratio, TARGETS["time_ratio"], "x", "<="))
+            careful = cases.get(f"careful-{model_key}-{rest[0]}")
+            if careful is not None:
+                ratio = rec["total_s"] / careful["total_s"]
+                rows.append(_row("(wall time vs careful baseline)", name, ratio, TARGETS["time_ratio"], "x", "<="))
             rows.append(_row("peak RSS above baseline", name, rec["peak_x_weights"], TARGETS["peak_x_weights"]))
             if rec.get("peak_anon_x_weights") is not None:
                 rows.append(
