@@ -65,7 +65,9 @@ class ConvertOptions:
         images: Extra parity images of the user's own (paths).
         include_pytorch_bin: Also write ``pytorch_model.bin``.
         overwrite: Replace a non-empty ``out_dir``.
-        batch_size: Parity batch size.
+        batch_size: Parity batch size; ``None`` (the default) picks it from the model's size and input size so
+            the forward passes add at most about a fifth of the weights' memory (see
+            :func:`hubui.parity.auto_batch_size`: 1 for resnet50, 4 for ViT-B-32).
         hf_tokenizer_repo: open_clip with a Hugging Face tokenizer: the repo the written config names as the
             tokenizer's source (see :func:`hubui.export.export_model`). Usually left unset and decided at push
             time with ``PushRequest(hf_tokenizer_self=True)``.
@@ -79,7 +81,7 @@ class ConvertOptions:
     images: tuple[str | Path, ...] = ()
     include_pytorch_bin: bool = False
     overwrite: bool = False
-    batch_size: int = 4
+    batch_size: int | None = None
     hf_tokenizer_repo: str | None = None
     target: str = "native"
 

@@ -19,6 +19,7 @@ from hubui.export import export_model, rebuild_from_folder
 from hubui.parity import (
     ParityReport,
     Tolerance,
+    auto_batch_size,
     build_parity_inputs,
     iter_parity,
     read_parity_json,
@@ -227,6 +228,23 @@ def test_output_shape_change_fails_once():
     assert report.reasons == ("output 'logits' has shape (2, 10) after export, (2, 1000) before",)
     assert report.outputs == ()  # nothing comparable, so no numbers that could look like a pass
     assert report.diverging_module == "fc"
+
+
+def test_default_batch_size_bounds_the_forward_memory_by_the_weights(tmp_path: Path):
+    # resnet50 (102 MB of weights, ~20 MB of activations per 224x224 image) runs one image per batch; a model of
+    # 520 MB runs the largest automatic batch. Parameters are torch.empty: no memory is touched.
+    assert auto_batch_size(timm.create_model("resnet50"), (3, 224, 224)) == 1
+    big = torch.nn.Module()
+    big.w = torch.nn.Parameter(torch.empty(130_000_000))
+    assert auto_batch_size(big, (3, 224, 224)) == 4
+    assert auto_batch_size(big, (3, 448, 448)) == 1  # four times the pixels
+    # Left unset, a conversion of a small model streams one report per image.
+    loaded = loaded_model("test_resnet")
+    export_model(loaded, tmp_path / "out")
+    reports = list(iter_parity(loaded, rebuild_from_folder(tmp_path / "out"), "fp32"))
+    assert [r.batches_done for r in reports] == list(range(1, 9))
+    assert reports[-1].batches_total == 8 and reports[-1].outputs[0].shape == (8, 1000)
+    assert reports[-1].verdict == "pass"
 
 
 def test_streaming_yields_partial_reports_then_final(tmp_path: Path):

@@ -45,7 +45,7 @@ from hubui.parity.report import (
     read_parity_json,
     write_parity_json,
 )
-from hubui.parity.run import iter_parity, run_parity, verify_export
+from hubui.parity.run import auto_batch_size, iter_parity, run_parity, verify_export
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -57,6 +57,7 @@ __all__ = [
     "ParityReport",
     "Tolerance",
     "WeightComparison",
+    "auto_batch_size",
     "build_parity_inputs",
     "check_output",
     "check_weights",

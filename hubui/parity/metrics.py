@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from dataclasses import asdict, dataclass, field
@@ -335,6 +336,7 @@ class WeightComparison:
         )
 
 
+_REMAP_BYTES = 32 * 1024 * 1024  # file bytes compared before compare_weights reopens the file (see there)
 _DIFF_CHUNK = 1 << 20  # elements per float64 chunk: bounds the extra memory at a few tens of MB
 
 
@@ -399,7 +401,9 @@ def compare_weights(
             names[kind].append(name)
 
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(safe_open(str(path), framework="pt", device="cpu"))
+            mapped = 0
             saved_keys = list(f.keys())
             saved_set = set(saved_keys)
             for key in original:
@@ -411,19 +415,30 @@ def compare_weights(
                 if key not in original:
                     note("extra", key)
                     continue
+                if mapped >= _REMAP_BYTES:
+                    # safe_open maps the whole file and its tensors are views of that mapping: every page read
+                    # stays in this process's RSS until the file is closed. Reopening it now and then keeps
+                    # that to a few tens of MB instead of the whole file next to two resident models.
+                    stack.close()
+                    f = stack.enter_context(safe_open(str(path), framework="pt", device="cpu"))
+                    mapped = 0
                 saved = f.get_tensor(key)
+                mapped += saved.numel() * saved.element_size()
                 orig = original[key].detach().to("cpu")
                 if saved.shape != orig.shape:
                     note("shape_mismatch", key)
+                    del saved
                     continue
                 expected_dtype = dtype if orig.is_floating_point() else orig.dtype
+                # Same dtype (every fp32 tensor, every integer buffer): one comparison settles both questions,
+                # and an equal tensor has no difference to measure.
+                same = saved.dtype == orig.dtype and torch.equal(saved, orig)
                 if saved.dtype != expected_dtype:
                     note("dtype_mismatch", key)
-                elif not _bitwise_equal(saved, orig.to(expected_dtype)):
+                elif not same and not _bitwise_equal(saved, orig.to(expected_dtype)):
                     note("value_mismatch", key)
-                per_tensor[key] = (
-                    0.0 if saved.dtype == orig.dtype and torch.equal(saved, orig) else _max_abs_diff(saved, orig)
-                )
+                per_tensor[key] = 0.0 if same else _max_abs_diff(saved, orig)
+                del saved  # one file tensor at a time
     except (OSError, SafetensorError) as exc:
         raise InvalidInputError(f"Cannot read weights file {str(path)!r}: {exc}", hint="Export again.") from exc
 

@@ -1,0 +1,649 @@
+"""What hubui costs against doing it by hand: wall time per phase, peak memory, bytes written, push speed and
+the time to the first streamed parity result.
+
+Run from the repository root (it is a script, not a test)::
+
+    .venv/bin/python bench/perf.py                 # every case, a few minutes on 2 cores
+    .venv/bin/python bench/perf.py --quick         # resnet50 fp32 only: hubui, baseline, push
+    .venv/bin/python bench/perf.py --case hubui-resnet50-fp32 --case baseline-resnet50-fp32
+    .venv/bin/python bench/perf.py --list          # the case names
+
+Every case runs in its own fresh interpreter (so its peak RSS is its own) on this machine's CPU, with seeded
+random weights (nothing is downloaded). It prints a table and the targets with pass/fail, and writes
+``bench/results.json`` with the machine (platform, CPUs, RAM, load average, versions) and one record per case.
+
+Cases (``MODEL`` is ``resnet50`` (timm) or ``vit_b_32`` (open_clip ViT-B-32), ``P`` is ``fp32`` or ``fp16``):
+
+* ``hubui-MODEL-P``: :func:`hubui.pipeline.iter_convert` (load, export, rebuild, parity), timed per phase.
+* ``baseline-MODEL-P``: the libraries' own flow doing the same work, written as their documentation shows it:
+  build the model, save it with the library's helper and ``safe_serialization='both'`` (``timm.models.save_for_hf``
+  / ``open_clip.push_to_hf_hub.save_for_hf``; fp16 saves a half copy of the model), reload it from the folder
+  (``timm.create_model('local-dir:...')`` / ``open_clip.create_model_from_pretrained('local-dir:...')``) and run
+  the original and the reloaded model on the same parity images (and, for open_clip, the same prompts), one image
+  at a time as in the libraries' usage snippets (timm's without ``torch.no_grad()``, open_clip's under it), then
+  compare the outputs.
+* ``careful-resnet50-P``: the timm baseline under ``torch.no_grad()``, for reference.
+* ``push-MODEL``: push hubui's fp32 export of MODEL to a local Hub (``hubui localhub`` on loopback, fresh repo,
+  :func:`hubui.publishing.push`) and copy the same files over a plain loopback HTTP PUT to a minimal sink that
+  writes them to disk; MB/s of each.
+
+See ``bench/README.md`` for what each column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results.json"
+MB = 1_000_000
+sys.path.insert(0, str(HERE))
+from memory import PhaseMeter  # noqa: E402 - the same meter as bench/memory.py
+
+MODELS = {
+    "resnet50": ("timm", "resnet50"),
+    "vit_b_32": ("open_clip", "ViT-B-32"),
+}
+PRECISIONS = ("fp32", "fp16")
+TARGETS = {
+    "time_ratio": 0.6,  # hubui convert + parity wall time / the baseline's, same model and precision
+    "peak_x_weights": 2.2,  # peak RSS above the interpreter's baseline / fp32 weight bytes
+    "upload_ratio": 0.7,  # push MB/s / loopback copy MB/s
+    "first_result_s": 3.0,  # first streamed parity result for resnet50, from the start of the convert call
+}
+
+
+def all_cases() -> list[str]:
+    names = [f"{kind}-{m}-{p}" for m in MODELS for p in PRECISIONS for kind in ("hubui", "baseline")]
+    # open_clip's documented flow already runs under torch.no_grad(); timm's model card snippet does not.
+    careful = [f"careful-{m}-{p}" for m, (library, _) in MODELS.items() if library == "timm" for p in PRECISIONS]
+    return names + careful + [f"push-{m}" for m in MODELS]
+
+
+class Meter(PhaseMeter):
+    """:class:`PhaseMeter` plus the process's CPU time per phase (all threads), which a busy machine inflates
+    less than the wall time, so ratios taken from it are steadier there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cpu_start = time.process_time()
+
+    def mark(self, name: str | None) -> None:
+        now = time.process_time()
+        before = len(self.phases)
+        super().mark(name)
+        if len(self.phases) > before:
+            self.phases[-1]["cpu_s"] = round(now - self._cpu_start, 3)
+        self._cpu_start = time.process_time()
+
+
+QUICK_CASES = ["hubui-resnet50-fp32", "baseline-resnet50-fp32", "careful-resnet50-fp32", "push-resnet50"]
+
+
+# --- helpers (child) --------------------------------------------------------------------------------
+def _folder_bytes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _weight_bytes(model: Any) -> int:
+    return sum(t.numel() * 4 for t in model.state_dict().values() if t.is_floating_point())
+
+
+def _import_baseline() -> float:
+    """Import what both flows need, so that the baseline RSS is the same for hubui and the libraries."""
+    start = time.perf_counter()
+    import open_clip  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import timm  # noqa: F401
+    import torch  # noqa: F401
+
+    from hubui import pipeline  # noqa: F401
+
+    return time.perf_counter() - start
+
+
+def _record(
+    name: str, meter: Meter, weight_bytes: int, files: dict[str, int], import_s: float, **extra: Any
+) -> dict[str, Any]:
+    peak = meter.peak()
+    anon = [p["peak_anon_above_baseline_bytes"] for p in meter.phases if p["peak_anon_above_baseline_bytes"]]
+    anon_peak = max(anon) if anon else None
+    return {
+        "case": name,
+        "import_s": round(import_s, 3),
+        "total_s": round(sum(p["seconds"] for p in meter.phases), 3),
+        "cpu_total_s": round(sum(p["cpu_s"] for p in meter.phases), 3),
+        "seconds": {p["phase"]: p["seconds"] for p in meter.phases},
+        "cpu_seconds": {p["phase"]: p["cpu_s"] for p in meter.phases},
+        "baseline_rss_bytes": meter.baseline,
+        "peak_rss_bytes": peak,
+        "peak_above_baseline_bytes": peak - meter.baseline,
+        "peak_anon_above_baseline_bytes": anon_peak,
+        "weights_fp32_bytes": weight_bytes,
+        "peak_x_weights": round((peak - meter.baseline) / weight_bytes, 3),
+        "peak_anon_x_weights": None if anon_peak is None else round(anon_peak / weight_bytes, 3),
+        "per_phase_peaks": meter.resettable,
+        "bytes_written": sum(files.values()),
+        "files": files,
+        "phases": meter.phases,
+        **extra,
+    }
+
+
+# --- hubui --------------------------------------------------------------------------------------------
+def run_hubui(name: str, model_key: str, precision: str, work: Path, batch_size: int | None) -> dict[str, Any]:
+    """``iter_convert`` with the phases split where its steps start (rebuild and parity wrapped)."""
+    import_s = _import_baseline()
+    from hubui import pipeline
+    from hubui.pipeline import ConvertOptions
+    from hubui.spec import ModelSpec
+
+    library, arch = MODELS[model_key]
+    meter = Meter()
+    marks: dict[str, float] = {}
+    real_rebuild, real_parity = pipeline.rebuild_from_folder, pipeline.iter_parity
+
+    def rebuild(*args: Any, **kwargs: Any) -> Any:
+        meter.mark("rebuild")
+        return real_rebuild(*args, **kwargs)
+
+    def parity(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        meter.mark("parity")
+        marks["parity_start"] = time.perf_counter()
+        yield from real_parity(*args, **kwargs)
+
+    pipeline.rebuild_from_folder, pipeline.iter_parity = rebuild, parity  # type: ignore[assignment]
+    result = None
+    first: float | None = None
+    options = ConvertOptions(work / "export", precision=precision)
+    if batch_size is not None:
+        options = replace(options, batch_size=batch_size)
+    start = time.perf_counter()
+    for event in pipeline.iter_convert(ModelSpec(library, arch, seed=0), options):
+        if event.stage in ("load", "export"):
+            meter.mark(event.stage)
+        elif event.stage == "parity" and first is None:
+            first = time.perf_counter()
+        elif event.stage == "done":
+            first = first or time.perf_counter()  # a single batch: the final report is the first
+            meter.mark(None)
+            result = event.result
+    if result is None:
+        raise RuntimeError("iter_convert ended without a result")
+    return _record(
+        name,
+        meter,
+        _weight_bytes(result.loaded.model),
+        _folder_bytes(result.export.folder),
+        import_s,
+        verdict=result.report.verdict,
+        batch_size=options.batch_size,
+        batches=result.report.batches_total,
+        first_result_from_convert_s=round(first - start, 3) if first else None,
+        first_result_from_parity_s=round(first - marks["parity_start"], 3) if first else None,
+    )
+
+
+# --- the libraries' own flow ------------------------------------------------------------------------
+class _NoTokenizerFiles:
+    """open_clip's CLIP BPE tokenizer has no files to save (open_clip rebuilds it from ``model_cfg``), but
+    ``save_for_hf`` calls ``tokenizer.save_pretrained``; its ``push_to_hf_hub`` would substitute a tokenizer
+    downloaded from the Hub, which is unreachable here and not what was loaded."""
+
+    def save_pretrained(self, _directory: Any) -> None:
+        return None
+
+
+def _parity_images() -> list[Any]:
+    """The images hubui's parity uses, in its order: the shipped photographs, then the synthetic ones."""
+    from hubui.parity.inputs import load_image, real_image_paths, synthetic_images
+
+    return [load_image(p)[1] for p in real_image_paths()] + [img for _, img in synthetic_images()]
+
+
+def run_baseline(name: str, model_key: str, precision: str, work: Path, no_grad: bool = False) -> dict[str, Any]:
+    import_s = _import_baseline()
+    import copy
+
+    import torch
+
+    library, arch = MODELS[model_key]
+    folder = work / "export"
+    meter = Meter()
+    meter.mark("load")
+    torch.manual_seed(0)
+    if library == "timm":
+        import timm
+
+        model = timm.create_model(arch).eval()
+    else:
+        import open_clip
+
+        model = open_clip.create_model(arch, pretrained=None).eval()
+        tokenizer = open_clip.get_tokenizer(arch)
+    meter.mark("export")
+    to_save = model if precision == "fp32" else copy.deepcopy(model).half()
+    if library == "timm":
+        timm.models.save_for_hf(to_save, str(folder), safe_serialization="both")
+    else:
+        from open_clip.push_to_hf_hub import save_for_hf
+
+        model_config = open_clip.get_model_config(arch)
+        save_for_hf(to_save, _NoTokenizerFiles(), model_config, str(folder), safe_serialization="both")
+    del to_save
+    meter.mark("rebuild")
+    if library == "timm":
+        reloaded = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+        cfg = timm.data.resolve_model_data_config(model)
+        transform = timm.data.create_transform(**cfg, is_training=False)
+    else:
+        reloaded, transform = open_clip.create_model_from_pretrained(f"local-dir:{folder}")
+        reloaded.eval()
+        reloaded_tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    meter.mark("parity")
+    worst = 0.0
+    if library == "timm":
+        # timm's model card snippet: one image at a time, `model(transforms(img).unsqueeze(0))`, with no
+        # torch.no_grad() (autograd keeps each forward's activations until its output is freed). The `careful-`
+        # cases add torch.no_grad(), as a user who knows would.
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            for img in _parity_images():
+                x = transform(img).unsqueeze(0)
+                worst = max(worst, float((model(x) - reloaded(x)).abs().max()))
+    else:
+        from hubui.parity.adapters import parity_prompts
+
+        # open_clip's README: under torch.no_grad(), encode the image and the prompts, then the zero-shot logits.
+        prompts = parity_prompts(None)
+        with torch.no_grad():
+            text_a = model.encode_text(tokenizer(prompts), normalize=True)
+            text_b = reloaded.encode_text(reloaded_tokenizer(prompts), normalize=True)
+            worst = float((text_a - text_b).abs().max())
+            for img in _parity_images():
+                x = transform(img).unsqueeze(0)
+                img_a = model.encode_image(x, normalize=True)
+                img_b = reloaded.encode_image(x, normalize=True)
+                logits_a = (100.0 * img_a @ text_a.T).softmax(dim=-1)
+                logits_b = (100.0 * img_b @ text_b.T).softmax(dim=-1)
+                worst = max(worst, float((img_a - img_b).abs().max()), float((logits_a - logits_b).abs().max()))
+    meter.mark(None)
+    return _record(name, meter, _weight_bytes(model), _folder_bytes(folder), import_s, max_abs_diff=worst, batches=8)
+
+
+# --- push ---------------------------------------------------------------------------------------------
+def run_push(name: str, model_key: str, work: Path) -> dict[str, Any]:
+    """Convert (untimed), then time hubui's push of the folder and a plain loopback HTTP copy of its files."""
+    _import_baseline()
+    from hubui import pipeline
+    from hubui.pipeline import ConvertOptions
+    from hubui.publishing import PushRequest, push
+    from hubui.spec import ModelSpec
+
+    library, arch = MODELS[model_key]
+    result = pipeline.convert(ModelSpec(library, arch, seed=0), ConvertOptions(work / "export"))
+    folder = result.export.folder
+    files = _folder_bytes(folder)
+    repo_id = f"bench/{model_key}-{secrets.token_hex(4)}"
+    card = pipeline.make_card(folder, repo_id)
+    start = time.perf_counter()
+    pushed = push(PushRequest(folder, repo_id), card)
+    push_s = time.perf_counter() - start
+    pushed_bytes = sum(f.size for f in pushed.files)
+
+    copy_s = _loopback_copy(folder, sorted(files), work / "sink", _SINK)
+    # The same PUTs to the local Hub's own HTTP stack (uvicorn) running an app that drops the body: the most
+    # any upload to that server can reach on this machine, whatever the client does.
+    asgi_s = _loopback_copy(folder, sorted(files), work / "asgi-sink", _ASGI_SINK)
+    copied = sum(files.values())
+    push_mbs, copy_mbs = pushed_bytes / MB / push_s, copied / MB / copy_s
+    return {
+        "case": name,
+        "bytes_pushed": pushed_bytes,
+        "push_s": round(push_s, 3),
+        "push_mb_s": round(push_mbs, 1),
+        "bytes_copied": copied,
+        "loopback_copy_s": round(copy_s, 3),
+        "loopback_mb_s": round(copy_mbs, 1),
+        "upload_ratio": round(push_mbs / copy_mbs, 3),
+        "uvicorn_null_sink_s": round(asgi_s, 3),
+        "uvicorn_null_sink_mb_s": round(copied / MB / asgi_s, 1),
+        "files": files,
+    }
+
+
+_SINK = r"""
+import http.server, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+class Sink(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_PUT(self):
+        left = int(self.headers["Content-Length"])
+        with open(root / Path(self.path).name, "wb") as f:
+            while left:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                f.write(chunk)
+                left -= len(chunk)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+_ASGI_SINK = r"""
+import socket, sys, uvicorn
+async def app(scope, receive, send):
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(64)  # connections wait in the backlog until uvicorn accepts them
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+"""
+
+
+def _loopback_copy(folder: Path, names: list[str], sink_dir: Path, server: str) -> float:
+    """PUT every file, streamed from disk, to ``server`` (a Python program run in another process)."""
+    sink_dir.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", server, str(sink_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for rel in names:
+            path = folder / rel
+            with path.open("rb") as f:
+                conn.request("PUT", f"/{path.name}", body=f, headers={"Content-Length": str(path.stat().st_size)})
+                conn.getresponse().read()
+        conn.close()
+        elapsed = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    return elapsed
+
+
+@contextlib.contextmanager
+def local_hub(root: Path) -> Iterator[dict[str, str]]:
+    """``hubui localhub`` on loopback with one write user; yields the environment that points at it."""
+    token = secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root / "hub"), "--port", "0"]
+    cmd += ["--user", f"bench:{token}:write"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the local Hub did not start (first line {url!r})")
+        yield {"HF_ENDPOINT": url, "HF_TOKEN": token, "HF_HOME": str(root / "hf_home")}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- driving (parent) ---------------------------------------------------------------------------------
+def run_child(name: str, env: dict[str, str] | None = None, batch_size: int | None = None) -> dict[str, Any]:
+    """Run one case in a fresh interpreter and return its record."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name]
+    if batch_size is not None:
+        cmd += ["--batch-size", str(batch_size)]
+    child_env = {**os.environ, **(env or {}), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=child_env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"case {name} failed:\n{proc.stderr[-4000:]}")
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    record["process_s"] = round(time.perf_counter() - start, 2)
+    return dict(record)
+
+
+def child(name: str, batch_size: int | None) -> dict[str, Any]:
+    kind, model_key, *rest = name.split("-")
+    with tempfile.TemporaryDirectory(prefix="hubui-perf-") as tmp:
+        work = Path(tmp)
+        if kind == "hubui":
+            return run_hubui(name, model_key, rest[0], work, batch_size)
+        if kind in ("baseline", "careful"):
+            return run_baseline(name, model_key, rest[0], work, no_grad=kind == "careful")
+        return run_push(name, model_key, work)
+
+
+def machine(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> dict[str, Any]:
+    import huggingface_hub
+    import open_clip
+    import safetensors
+    import timm
+    import torch
+
+    import hubui
+
+    ram = read_meminfo_total()
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "ram_bytes": ram,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "versions": {
+            "torch": torch.__version__,
+            "timm": timm.__version__,
+            "open_clip_torch": open_clip.__version__,
+            "safetensors": safetensors.__version__,
+            "huggingface_hub": huggingface_hub.__version__,
+            "hubui": hubui.__version__,
+        },
+    }
+
+
+def read_meminfo_total() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _loadavg() -> tuple[float, ...]:
+    return tuple(round(v, 2) for v in os.getloadavg()) if hasattr(os, "getloadavg") else ()
+
+
+def evaluate(cases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target against the measured figures: one row per target and case that it applies to."""
+    rows: list[dict[str, Any]] = []
+    for name, rec in cases.items():
+        kind, model_key, *rest = name.split("-")
+        if kind == "hubui":
+            base = cases.get(f"baseline-{model_key}-{rest[0]}")
+            if base is not None:
+                ratio = rec["total_s"] / base["total_s"]
+                rows.append(_row("wall time vs baseline", name, ratio, TARGETS["time_ratio"], "x", "<="))
+                cpu_ratio = rec["cpu_total_s"] / base["cpu_total_s"]
+                rows.append(_row("(CPU time vs baseline)", name, cpu_ratio, TARGETS["time_ratio"], "x", "<="))
+            careful = cases.get(f"careful-{model_key}-{rest[0]}")
+            if careful is not None:
+                ratio = rec["total_s"] / careful["total_s"]
+                rows.append(_row("(wall time vs careful baseline)", name, ratio, TARGETS["time_ratio"], "x", "<="))
+            rows.append(_row("peak RSS above baseline", name, rec["peak_x_weights"], TARGETS["peak_x_weights"]))
+            if rec.get("peak_anon_x_weights") is not None:
+                rows.append(
+                    _row("peak anon RSS above baseline", name, rec["peak_anon_x_weights"], TARGETS["peak_x_weights"])
+                )
+            if model_key == "resnet50":
+                rows.append(
+                    _row(
+                        "first streamed parity result",
+                        name,
+                        rec["first_result_from_convert_s"],
+                        TARGETS["first_result_s"],
+                        "s",
+                    )
+                )
+        elif kind == "push":
+            rows.append(_row("upload speed vs loopback", name, rec["upload_ratio"], TARGETS["upload_ratio"], "x", ">="))
+    return rows
+
+
+def _row(target: str, case: str, value: float, limit: float, unit: str = "x w", op: str = "<=") -> dict[str, Any]:
+    ok = value <= limit if op == "<=" else value >= limit
+    return {"target": target, "case": case, "measured": round(value, 3), "limit": f"{op} {limit} {unit}", "met": ok}
+
+
+def _fmt(value: Any, spec: str = "6.2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_tables(cases: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> Iterator[str]:
+    yield (
+        f"{'case':<24} {'load s':>6} {'export':>6} {'rebuild':>7} {'parity':>6} {'total s':>7} "
+        f"{'CPU s':>6} {'peak MB':>8} {'x w':>5} {'anon x w':>8} {'written MB':>10} {'1st result s':>12}"
+    )
+    for name, c in cases.items():
+        if name.startswith("push-"):
+            continue
+        s = c["seconds"]
+        first = c.get("first_result_from_convert_s")
+        first_txt = "-" if first is None else f"{first:.2f} ({c['first_result_from_parity_s']:.2f})"
+        yield (
+            f"{name:<24} {_fmt(s.get('load')):>6} {_fmt(s.get('export')):>6} {_fmt(s.get('rebuild')):>7} "
+            f"{_fmt(s.get('parity')):>6} {c['total_s']:>7.2f} {c['cpu_total_s']:>6.1f} "
+            f"{c['peak_above_baseline_bytes'] / MB:>8.1f} "
+            f"{c['peak_x_weights']:>5.2f} {_fmt(c.get('peak_anon_x_weights'), '8.2f'):>8} "
+            f"{c['bytes_written'] / MB:>10.1f} {first_txt:>12}"
+        )
+    pushes = [c for n, c in cases.items() if n.startswith("push-")]
+    if pushes:
+        yield ""
+        yield (
+            f"{'push case':<24} {'MB':>8} {'push s':>7} {'push MB/s':>9} {'copy s':>7} {'copy MB/s':>9} {'ratio':>6} "
+            f"{'uvicorn null sink MB/s':>22}"
+        )
+        for c in pushes:
+            yield (
+                f"{c['case']:<24} {c['bytes_pushed'] / MB:>8.1f} {c['push_s']:>7.2f} {c['push_mb_s']:>9.1f} "
+                f"{c['loopback_copy_s']:>7.2f} {c['loopback_mb_s']:>9.1f} {c['upload_ratio']:>6.2f} "
+                f"{c['uvicorn_null_sink_mb_s']:>22.1f}"
+            )
+    yield ""
+    yield f"{'target':<30} {'case':<24} {'measured':>9} {'limit':>12}  met"
+    for r in rows:
+        yield f"{r['target']:<30} {r['case']:<24} {r['measured']:>9.3f} {r['limit']:>12}  {'yes' if r['met'] else 'NO'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_CASES)}")
+    parser.add_argument("--case", action="append", default=[], metavar="NAME", help="run this case (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the case names and exit")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="parity batch size of the hubui cases (default: hubui's own)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
+    parser.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        sys.stdout.write(json.dumps(child(args.child, args.batch_size)) + "\n")
+        return 0
+    if args.list:
+        sys.stdout.write("\n".join(all_cases()) + "\n")
+        return 0
+    names = args.case or (QUICK_CASES if args.quick else all_cases())
+    unknown = sorted(set(names) - set(all_cases()))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; see --list")
+
+    load_before = _loadavg()
+    started = time.perf_counter()
+    cases: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    hub_root = Path(tempfile.mkdtemp(prefix="hubui-perf-hub-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            hub_env: dict[str, str] | None = None
+            for name in names:
+                if name.startswith("push-") and hub_env is None:
+                    hub_env = stack.enter_context(local_hub(hub_root))
+                sys.stderr.write(f"running {name} in a fresh interpreter...\n")
+                try:
+                    cases[name] = run_child(name, hub_env if name.startswith("push-") else None, args.batch_size)
+                except RuntimeError as exc:  # one broken case must not lose the others' figures
+                    sys.stderr.write(f"{exc}\n")
+                    failed[name] = str(exc)[-2000:]
+    finally:
+        shutil.rmtree(hub_root, ignore_errors=True)
+    rows = evaluate(cases)
+    results = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(load_before, _loadavg()),
+        "run_s": round(time.perf_counter() - started, 1),
+        "units": "bytes unless named _mb (10**6 bytes), _s (seconds) or _x (a ratio); x_weights is a multiple of "
+        "the model's fp32 weight bytes",
+        "targets": TARGETS,
+        "cases": list(cases.values()),
+        "failed": failed,
+        "evaluation": rows,
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    for line in format_tables(cases, rows):
+        sys.stdout.write(line + "\n")
+    for name in failed:
+        sys.stdout.write(f"\ncase {name} FAILED (see stderr and results.json)")
+    sys.stdout.write(f"\nwrote {args.out} ({results['run_s']} s; load average {load_before} -> {_loadavg()})\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
