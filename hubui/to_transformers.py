@@ -830,7 +830,7 @@ def iter_transformers_parity(
     precision: str,
     tolerance: Any = None,
     images: Sequence[Any] = (),
-    batch_size: int = 4,
+    batch_size: int | None = None,
     cancel: threading.Event | None = None,
     folder: str | Path | None = None,
 ) -> Iterator[Any]:
@@ -846,7 +846,7 @@ def iter_transformers_parity(
         precision: The export precision.
         tolerance: Overrides :func:`transformers_tolerance`.
         images: Extra user images.
-        batch_size: Samples per forward pass.
+        batch_size: Samples per forward pass; ``None`` lets :func:`hubui.parity.auto_batch_size` pick it.
         cancel: Set it to stop between batches.
         folder: The export folder (or downloaded snapshot) whose ``model.safetensors`` is checked.
 
