@@ -66,6 +66,9 @@ from hubui.spec import LoadedModel, ModelSpec
 
 logger = logging.getLogger(__name__)
 
+TRANSFORMERS_PARITY_BATCH = 4
+"""The parity batch size of the transformers target when none is given (see :func:`iter_transformers_parity`)."""
+
 TARGETS: tuple[str, ...] = ("native", "transformers")
 """Conversion targets: ``native`` writes the library's own format, ``transformers`` a transformers model."""
 INSTALL_HINT = "Install it with: pip install 'hubui[transformers]'"
@@ -846,7 +849,7 @@ def iter_transformers_parity(
         precision: The export precision.
         tolerance: Overrides :func:`transformers_tolerance`.
         images: Extra user images.
-        batch_size: Samples per forward pass; ``None`` lets :func:`hubui.parity.auto_batch_size` pick it.
+        batch_size: Samples per forward pass; ``None``: :data:`TRANSFORMERS_PARITY_BATCH`.
         cancel: Set it to stop between batches.
         folder: The export folder (or downloaded snapshot) whose ``model.safetensors`` is checked.
 
@@ -859,6 +862,10 @@ def iter_transformers_parity(
 
     tol = tolerance or transformers_tolerance(precision)
     same_library = original.spec.library == "transformers"
+    if batch_size is None:
+        # Not auto_batch_size's 1: at batch 1 the timm and transformers forwards differ by float32 rounding (measured
+        # 1.1e-5 abs / 4.8e-7 rel on resnet26 logits of ~20), at batch 2 and more they were bit-identical in our runs.
+        batch_size = TRANSFORMERS_PARITY_BATCH
     last = None
     for report in iter_parity(
         original, rebuilt, precision, tol, images, batch_size, cancel, folder=folder if same_library else None
