@@ -30,13 +30,14 @@ export never leaves a folder that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,39 @@ def _write_error(out_dir: Path, exc: Exception) -> ExportError:
     return ExportError(f"Could not write the export folder {str(out_dir)!r}: {reason}; nothing was written there.")
 
 
+@contextlib.contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """A staging folder next to ``out_dir`` that becomes ``out_dir`` when the ``with`` body succeeds.
+
+    Args:
+        out_dir: The folder to write (checked by the caller: missing, empty, or to be overwritten).
+
+    Yields:
+        The staging folder to write into.
+
+    Raises:
+        ExportError: A write failed (a full disk is named as such); nothing is left at ``out_dir`` or in staging.
+    """
+    import safetensors
+
+    staging: Path | None = None
+    try:
+        staging = _staging_dir(out_dir)
+        yield staging
+        _move_into_place(staging, out_dir)
+        staging = None
+    except (OSError, safetensors.SafetensorError) as exc:
+        raise _write_error(out_dir, exc) from exc
+    except RuntimeError as exc:
+        # torch.save reports a failed write as a RuntimeError; any other RuntimeError is not about the disk.
+        if "PytorchStreamWriter" not in str(exc) and "file write failed" not in str(exc):
+            raise
+        raise _write_error(out_dir, exc) from exc
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _progress(progress: ProgressFn | None, message: str, fraction: float) -> None:
     logger.debug("export: %s (%.0f%%)", message, fraction * 100)
     if progress is not None:
@@ -326,9 +360,7 @@ def export_model(
 
     from hubui import __version__
 
-    staging: Path | None = None
-    try:
-        staging = _staging_dir(out_dir)
+    with staged_folder(out_dir) as staging:
         _progress(progress, f"casting weights to {precision}", 0.0)
         tensors = cast_state_dict(loaded.model, precision)
         _progress(progress, f"writing {safe_name}", 0.2)
@@ -346,17 +378,6 @@ def export_model(
             _timm_config(loaded, precision, staging / config_name)
         else:
             _write_open_clip(loaded, open_clip_plan, precision, staging)
-        _move_into_place(staging, out_dir)
-        staging = None
-    except (OSError, safetensors.SafetensorError) as exc:
-        raise _write_error(out_dir, exc) from exc
-    except RuntimeError as exc:
-        if "PytorchStreamWriter" not in str(exc) and "file write failed" not in str(exc):
-            raise
-        raise _write_error(out_dir, exc) from exc
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
 
     config = json.loads((out_dir / config_name).read_text(encoding="utf-8"))
     files = tuple(sorted((p.name, p.stat().st_size) for p in out_dir.iterdir() if p.is_file()))
@@ -926,4 +947,5 @@ __all__ = [
     "read_export_precision",
     "rebuild_from_folder",
     "rebuild_from_hub",
+    "staged_folder",
 ]

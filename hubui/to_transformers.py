@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -57,10 +56,8 @@ from hubui.export import (
     SAFE_WEIGHTS_NAME,
     ExportResult,
     _dir_is_nonempty,
-    _move_into_place,
-    _staging_dir,
-    _write_error,
     check_precision,
+    staged_folder,
 )
 from hubui.spec import LoadedModel, ModelSpec
 
@@ -643,9 +640,7 @@ def export_transformers(
     for k, t in mapped_state_dict(loaded, plan).items():
         t = t.to(dtype) if t.is_floating_point() else t
         tensors[k] = t.to("cpu").contiguous().clone()
-    staging: Path | None = None
-    try:
-        staging = _staging_dir(out)
+    with staged_folder(out) as staging:
         safetensors.torch.save_file(
             tensors,
             str(staging / SAFE_WEIGHTS_NAME),
@@ -655,17 +650,6 @@ def export_transformers(
             torch.save(tensors, staging / PICKLE_WEIGHTS_NAME)
         config.to_json_file(str(staging / CONFIG_NAME))
         (staging / PREPROCESSOR_NAME).write_text(json.dumps(plan.preprocessor, indent=2) + "\n", encoding="utf-8")
-        _move_into_place(staging, out)
-        staging = None
-    except (OSError, safetensors.SafetensorError) as exc:
-        raise _write_error(out, exc) from exc
-    except RuntimeError as exc:
-        if "PytorchStreamWriter" not in str(exc) and "file write failed" not in str(exc):
-            raise
-        raise _write_error(out, exc) from exc
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
     written = json.loads((out / CONFIG_NAME).read_text(encoding="utf-8"))
     files = tuple(sorted((p.name, p.stat().st_size) for p in out.iterdir() if p.is_file()))
     logger.info("exported %s to transformers (%s) in %s", loaded.spec.architecture, precision, out)
