@@ -120,6 +120,26 @@ class LocalHubConfigError(InvalidInputError):
     default_hint = "Users look like 'name:TOKEN:write' or 'name:TOKEN:read'; orgs like 'org:user1,user2'."
 
 
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from, outermost first.
+
+    huggingface_hub, timm and open_clip wrap the error that matters (an HTTP status, a refused connection) in their
+    own; hubui's translations look for it anywhere in the chain.
+
+    Args:
+        exc: The exception caught.
+
+    Returns:
+        ``exc``, its ``__cause__`` (or ``__context__``), and so on; a cycle or a chain of more than 20 stops it.
+    """
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and all(cur is not e for e in out) and len(out) < 20:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
 __all__ = [
     "AuthError",
     "CheckpointError",
@@ -141,4 +161,5 @@ __all__ = [
     "ParityFailedError",
     "PushError",
     "ReadOnlyTokenError",
+    "exception_chain",
 ]

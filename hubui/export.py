@@ -51,6 +51,7 @@ from hubui.errors import (
     InvalidInputError,
     ModelError,
     ModelNotFoundError,
+    exception_chain,
 )
 from hubui.spec import PRECISIONS, LoadedModel
 
@@ -806,16 +807,6 @@ def _finish_open_clip(model: torch.nn.Module, tokenizer: Any) -> torch.nn.Module
     return model
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from; open_clip wraps Hub errors in RuntimeError/FileNotFoundError."""
-    out: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in out and len(out) < 20:
-        out.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return out
-
-
 def _translate_open_clip(exc: Exception, where: str, what: str) -> ModelError | HubUnreachableError:
     import httpx2
     from huggingface_hub.errors import (
@@ -825,7 +816,7 @@ def _translate_open_clip(exc: Exception, where: str, what: str) -> ModelError | 
         RevisionNotFoundError,
     )
 
-    chain = _causes(exc)
+    chain = exception_chain(exc)
     text = "; ".join(dict.fromkeys(str(e).splitlines()[0][:300] for e in chain if str(e)))
     if any(isinstance(e, (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError)) for e in chain):
         return ModelNotFoundError(

@@ -65,6 +65,7 @@ from hubui.errors import (
     InvalidRepoIdError,
     ModelError,
     ModelNotFoundError,
+    exception_chain,
 )
 from hubui.spec import LIBRARIES, LoadedModel, ModelSpec
 
@@ -1077,7 +1078,7 @@ def _tokenizer_errors(label: str) -> Iterator[None]:
         yield
     # transformers raises OSError / ValueError (and others) around the Hub's own errors.
     except Exception as exc:
-        causes = list(_exception_chain(exc))
+        causes = exception_chain(exc)
         text = " ".join(str(c) for c in causes)
         hint = "hubui never substitutes another tokenizer: make this one downloadable, or fix the model config."
         if any(isinstance(c, (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError)) for c in causes) or (
@@ -1091,15 +1092,6 @@ def _tokenizer_errors(label: str) -> Iterator[None]:
         raise ModelError(
             f"Could not load the model's {label}: {type(exc).__name__}: {_first_line(exc)}.", hint=hint
         ) from exc
-
-
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 # One row per library: a loader taking (spec, progress, checkpoint_key).

@@ -40,6 +40,7 @@ from hubui.errors import (
     NamespaceForbiddenError,
     ParityFailedError,
     PushError,
+    exception_chain,
 )
 
 if TYPE_CHECKING:
@@ -366,18 +367,8 @@ def _folder_files(folder: Path) -> list[PlannedFile]:
     return files
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it was raised from (huggingface_hub wraps some errors, e.g. in LocalEntryNotFoundError)."""
-    out: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in out and len(out) < 20:
-        out.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return out
-
-
 def _http_error(exc: BaseException) -> HfHubHTTPError | None:
-    return next((e for e in _chain(exc) if isinstance(e, HfHubHTTPError) and e.response is not None), None)
+    return next((e for e in exception_chain(exc) if isinstance(e, HfHubHTTPError) and e.response is not None), None)
 
 
 def _retry_after(error: HfHubHTTPError) -> float | None:
@@ -394,13 +385,13 @@ def _transient(exc: BaseException) -> tuple[str, float | None] | None:
     if http is not None:
         status = http.response.status_code
         return (f"HTTP {status}", _retry_after(http)) if status in RETRYABLE_STATUS else None
-    transport = next((e for e in _chain(exc) if isinstance(e, httpx2.TransportError)), None)
+    transport = next((e for e in exception_chain(exc) if isinstance(e, httpx2.TransportError)), None)
     return (type(transport).__name__, None) if transport is not None else None
 
 
 def _failed_request(exc: BaseException) -> tuple[str, str]:
     """``(method, url)`` of the request that failed, or ``("", "")``."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         try:
             if isinstance(e, HfHubHTTPError) and e.response is not None:
                 return e.response.request.method, str(e.response.request.url)
@@ -462,8 +453,8 @@ def _retrying(
 def _translate(exc: Exception, request: PushRequest, endpoint: str) -> HubUIError:
     repo = request.repo_id
     http = _http_error(exc)
-    if http is None and any(isinstance(e, httpx2.TransportError) for e in _chain(exc)):
-        if _at_commit_endpoint(exc) and not any(isinstance(e, httpx2.ConnectError) for e in _chain(exc)):
+    if http is None and any(isinstance(e, httpx2.TransportError) for e in exception_chain(exc)):
+        if _at_commit_endpoint(exc) and not any(isinstance(e, httpx2.ConnectError) for e in exception_chain(exc)):
             return HubUnreachableError(
                 f"Lost the connection to the Hub at {endpoint} while committing to {repo}; "
                 "the commit may or may not have landed.",
@@ -698,7 +689,7 @@ def push(
             http = _http_error(exc)
             if http is not None:
                 return http.response.status_code in _UNPROCESSED_STATUS
-            return any(isinstance(e, httpx2.ConnectError) for e in _chain(exc))
+            return any(isinstance(e, httpx2.ConnectError) for e in exception_chain(exc))
 
         info = session.retrying(commit, "commit", may_retry)
     except (HfHubHTTPError, httpx2.TransportError, RuntimeError) as exc:
