@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from _hubproc import start_hub
 from huggingface_hub import HfApi
+
+from hubui.localhub import LocalHub, build_directory
 
 
 def _run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -141,3 +144,36 @@ def test_two_servers_on_two_roots_are_independent(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def _server_side_socket(port: int, client_port: int) -> socket.socket:
+    """The server's end of a loopback connection in this process (Linux: found through /proc/self/fd)."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            candidate = socket.socket(fileno=os.dup(int(fd)))
+        except OSError:
+            continue
+        try:
+            if (
+                candidate.family in (socket.AF_INET, socket.AF_INET6)
+                and candidate.getsockname()[1] == port
+                and candidate.getpeername()[1] == client_port
+            ):
+                return candidate
+        except OSError:
+            pass
+        candidate.close()
+    raise AssertionError(f"no server socket for 127.0.0.1:{client_port} -> {port}")
+
+
+def test_connections_are_served_without_nagle_delay(tmp_path):
+    """With Nagle on, every response after the first on a kept-alive connection waited for the client's delayed
+    ACK (~40 ms per Hub call, 9 calls per push). asyncio turns it off only for sockets created as IPPROTO_TCP."""
+    with LocalHub(tmp_path, build_directory([])) as hub:
+        port = int(hub.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"GET /api/whoami-v2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 401")
+            server_side = _server_side_socket(port, client.getsockname()[1])
+            with server_side:
+                assert server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
