@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from hubui._noinit import without_random_init
 from hubui.errors import (
     CheckpointMismatchError,
     ExportError,
@@ -664,7 +665,9 @@ def rebuild_from_folder(folder: str | Path, library: str = "timm") -> torch.nn.M
     """Rebuild a model from an export folder with the library's own loader, in eval mode and fp32.
 
     For timm this is ``timm.create_model("local-dir:<folder>", pretrained=True)``: the same config parsing
-    and strict ``load_state_dict`` that ``hf-hub:`` uses, minus the download. For open_clip it is
+    and strict ``load_state_dict`` that ``hf-hub:`` uses, minus the download. Both libraries' loaders run without
+    the random initialisation their load overwrites (see :mod:`hubui._noinit`; a second, ordinary build follows
+    if the loader leaves any such tensor unwritten). For open_clip it is
     ``open_clip.create_model_from_pretrained("local-dir:<folder>")`` and ``open_clip.get_tokenizer("local-dir:...")``;
     the tokenizer is attached to the returned model as ``model.hubui_tokenizer`` (:data:`TOKENIZER_ATTR`), so
     parity can check that the rebuilt tokenizer produces the same token ids as the original's.
@@ -782,7 +785,7 @@ def _create_timm(name: str, where: str, cache_dir: str | Path | None = None) -> 
     )
 
     try:
-        return timm.create_model(name, pretrained=True, cache_dir=cache_dir)
+        return without_random_init(lambda: timm.create_model(name, pretrained=True, cache_dir=cache_dir), where)
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise ModelNotFoundError(
             f"{where!r} has no timm model there: {exc}",
@@ -844,7 +847,9 @@ def _create_open_clip(
 
     cache = str(cache_dir) if cache_dir is not None else None
     try:
-        model = open_clip.create_model_from_pretrained(name, cache_dir=cache, return_transform=False)
+        model = without_random_init(
+            lambda: open_clip.create_model_from_pretrained(name, cache_dir=cache, return_transform=False), where
+        )
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise _translate_open_clip(exc, where, "model") from exc
     try:
