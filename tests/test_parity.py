@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -395,3 +396,35 @@ def test_resnet50_fp32_is_exact(tmp_path: Path):
 def _exported(loaded: LoadedModel, tmp_path: Path, precision: str) -> Path:
     export_model(loaded, tmp_path / "out", precision=precision)
     return tmp_path / "out"
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_weights_compared_chunk_by_chunk(precision: str, tmp_path: Path):
+    """A half-precision file is checked against the original cast the same way, every chunk of a large tensor:
+    one changed value in the last chunk, or a NaN, is found and measured in float64."""
+    from hubui.parity.metrics import _DIFF_CHUNK, compare_weights
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1024, 3 * _DIFF_CHUNK // 1024 + 7), torch.nn.Linear(4, 2))
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    tensors = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    file = tmp_path / "model.safetensors"
+    safetensors.torch.save_file(tensors, str(file))
+    clean = compare_weights(model, file, precision)
+    assert clean.identical and clean.value_mismatch == 0
+    expected = max(float((tensors[k].double() - v.double()).abs().max()) for k, v in model.state_dict().items())
+    assert 0.0 < clean.max_abs_diff == expected  # the rounding, measured exactly
+
+    big = tensors["0.weight"].clone()
+    big.view(-1)[-1] += 1.0  # in the last, partial chunk
+    safetensors.torch.save_file({**tensors, "0.weight": big}, str(file))
+    changed = compare_weights(model, file, precision)
+    assert changed.value_mismatch == 1 and changed.names["value_mismatch"] == ["0.weight"]
+    assert changed.worst_tensor == "0.weight"
+    assert changed.max_abs_diff == pytest.approx(1.0, abs=0.02)
+
+    big.view(-1)[_DIFF_CHUNK + 3] = float("nan")
+    safetensors.torch.save_file({**tensors, "0.weight": big}, str(file))
+    nan = compare_weights(model, file, precision)
+    assert nan.value_mismatch == 1
+    assert math.isnan(nan.per_tensor_max_abs_diff["0.weight"])

