@@ -665,12 +665,12 @@ def rebuild_from_folder(folder: str | Path, library: str = "timm") -> torch.nn.M
     """Rebuild a model from an export folder with the library's own loader, in eval mode and fp32.
 
     For timm this is ``timm.create_model("local-dir:<folder>", pretrained=True)``: the same config parsing
-    and strict ``load_state_dict`` that ``hf-hub:`` uses, minus the download. Both libraries' loaders run without
-    the random initialisation their load overwrites (see :mod:`hubui._noinit`; a second, ordinary build follows
-    if the loader leaves any such tensor unwritten). For open_clip it is
+    and strict ``load_state_dict`` that ``hf-hub:`` uses, minus the download. For open_clip it is
     ``open_clip.create_model_from_pretrained("local-dir:<folder>")`` and ``open_clip.get_tokenizer("local-dir:...")``;
     the tokenizer is attached to the returned model as ``model.hubui_tokenizer`` (:data:`TOKENIZER_ATTR`), so
-    parity can check that the rebuilt tokenizer produces the same token ids as the original's.
+    parity can check that the rebuilt tokenizer produces the same token ids as the original's. Both loaders run
+    without the random initialisation their load overwrites (see :mod:`hubui._noinit`; a second, ordinary build
+    follows if the loader leaves any such tensor unwritten).
 
     Args:
         folder: A folder written by :func:`export_model`.
