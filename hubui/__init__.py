@@ -116,6 +116,9 @@ _EXPORTS: dict[str, str] = {
     # local hub
     "LocalHub": "hubui.localhub",
     "build_directory": "hubui.localhub",
+    # shutdown
+    "Terminated": "hubui.shutdown",
+    "interrupt_on_sigterm": "hubui.shutdown",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,7 +4,8 @@ Each sub-command is a thin call into the core (:mod:`hubui.pipeline`, :mod:`hubu
 text it prints comes from :mod:`hubui.cli_format`. Results go to stdout (one JSON object with
 ``--json``); progress, warnings and errors go to stderr. Exit codes: 0 success, 1 parity or
 verification failed (or the parity gate refused a push), 2 bad input (message and hint, no traceback),
-3 the push landed but its verification could not be completed (e.g. the network dropped).
+3 the push landed but its verification could not be completed (e.g. the network dropped), 130 Ctrl+C,
+143 SIGTERM (both after the command's clean-up ran: see :mod:`hubui.shutdown`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hubui.errors import ExportError, HubUIError, InvalidInputError, ParityFailedError
+from hubui.shutdown import EXIT_TERMINATED, Terminated, interrupt_on_sigterm
 
 if TYPE_CHECKING:
     from hubui.card import CardFields
@@ -547,14 +549,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 on success, 1 when parity or the verification failed (or the parity gate refused a push),
-        2 for bad input or any other hubui error (message and hint on stderr), 130 when interrupted.
+        2 for bad input or any other hubui error (message and hint on stderr), 130 when interrupted
+        (Ctrl+C), 143 when stopped by SIGTERM.
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # huggingface_hub prints its warnings through its own handler; don't print them a second time.
     logging.getLogger("huggingface_hub").propagate = False
     try:
-        with _stdout_for(args):
+        with interrupt_on_sigterm(), _stdout_for(args):
             return int(args.func(args))
     except HubUIError as exc:
         hidden = _secrets(args)
@@ -562,5 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             _err(f"hint: {_scrub(exc.hint, hidden)}")
         return EXIT_FAILED if isinstance(exc, ParityFailedError) else EXIT_BAD_INPUT
+    except Terminated:
+        _err(f"hubui {args.command}: stopped by SIGTERM; its temporary files were removed")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         return 130

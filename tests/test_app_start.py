@@ -30,7 +30,9 @@ def test_build_app_does_not_launch():
 
 def test_demo_starts_hub_and_app(tmp_path):
     port = _free_port()
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
     env.pop("HF_ENDPOINT", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubui", "demo", "--port", str(port)],
@@ -57,6 +59,14 @@ def test_demo_starts_hub_and_app(tmp_path):
                 time.sleep(0.5)
         assert page.status_code == 200 and "hubui" in page.text
         assert (tmp_path / "cache" / "hubui" / "demo-hub" / "repos").is_dir()
-    finally:
+        assert list(tmp.glob("hubui-app-*")), "the app's scratch folder (sessions' exports) was not made"
+        # SIGTERM (docker stop, a Space restart) stops it like Ctrl+C: server closed, scratch removed.
         proc.terminate()
-        proc.wait(20)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out
+        assert list(tmp.glob("hubui-*")) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

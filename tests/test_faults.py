@@ -14,6 +14,9 @@ import os
 import re
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -325,6 +328,35 @@ def test_server_killed_mid_upload_then_the_same_push_resumes(tmp_path, exported,
         assert hashlib.sha256(Path(got).read_bytes()).hexdigest() == oids["b.safetensors"]
     finally:
         hub.hub.stop()
+
+
+def test_sigterm_mid_upload_removes_the_temporary_export_and_commits_nothing(hub, tmp_path):
+    """``docker stop``, a CI timeout or ``kill`` send SIGTERM: `hubui push` must clean up like on Ctrl+C."""
+    repo = _new_repo()
+    hub.add({"method": "PUT", "path": "^/_lfs/", "action": "throttle", "rate": 16 * 1024, "times": None})
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+    argv = ["push", "--model", "test_resnet", "--seed", "4", "--repo-id", repo]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubui", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _wait_for(lambda: any(r["received"] > 0 for r in hub.requests("PUT", "^/_lfs/")), timeout=180)
+        # The temporary export is there mid-upload, so its absence below means it was removed.
+        assert list(tmp.glob("hubui-push-*/export/model.safetensors"))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("hubui")) == []
+    assert [c.title for c in _api(hub).list_repo_commits(repo)] == ["initial commit"]
+    assert hub.token not in out + err
 
 
 # --- network drop during the verification ---------------------------------------------------------
