@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from huggingface_hub import HfApi, constants
+from huggingface_hub import constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, OIDCError
-from huggingface_hub.utils import get_token
+from huggingface_hub.utils import build_hf_headers, get_session, get_token, hf_raise_for_status
 
 from hubui.errors import (
     HubUnreachableError,
@@ -43,6 +43,9 @@ _ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 _WRITE_PERMISSIONS = frozenset({"repo.write"})
 _NAMESPACE_ENTITIES = frozenset({"user", "org"})
 _REPO_ENTITIES = frozenset({"model", "dataset", "space"})
+# huggingface_hub's shared client has no timeout: a server that accepts the connection and never answers
+# (a wrong HF_ENDPOINT, a stuck proxy) would leave the login waiting forever.
+WHOAMI_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -229,12 +232,15 @@ def whoami(token: str | None = None, endpoint: str | None = None) -> Identity:
     secret, where = _resolve(token)
     logger.debug("Calling whoami on %s with the token from %s", url, where)
     try:
-        # cache=False: a revoked token or a changed role must show up now, and a cache keyed by
-        # token would keep the secret alive in a long-lived dict.
-        payload = HfApi(endpoint=url).whoami(token=secret, cache=False)
+        payload = _whoami_request(url, secret)
     except OfflineModeIsEnabled as exc:
         raise HubUnreachableError(
             f"Cannot reach the Hub at {url}: offline mode is enabled.", "Unset HF_HUB_OFFLINE and try again."
+        ) from exc
+    except httpx2.TimeoutException as exc:
+        raise HubUnreachableError(
+            f"The Hub at {url} did not answer whoami within {WHOAMI_TIMEOUT_S:g} s.",
+            "Check HF_ENDPOINT and your network or proxy, then try again.",
         ) from exc
     except httpx2.TransportError as exc:
         reason = _scrub(str(exc) or type(exc).__name__, secret)
@@ -267,6 +273,17 @@ def whoami(token: str | None = None, endpoint: str | None = None) -> Identity:
     identity = _parse_identity(payload, url)
     logger.debug("Token from %s belongs to %s (role %s)", where, identity.name, identity.role)
     return identity
+
+
+def _whoami_request(url: str, secret: str) -> Any:
+    # HfApi.whoami's own request, with a timeout (it takes none). The shared session keeps the library's
+    # offline-mode check. Never cached: a revoked token or a changed role must show up now, and a cache
+    # keyed by token would keep the secret alive in a long-lived dict.
+    response = get_session().get(
+        f"{url}/api/whoami-v2", headers=build_hf_headers(token=secret), timeout=WHOAMI_TIMEOUT_S
+    )
+    hf_raise_for_status(response)
+    return response.json()
 
 
 def require_write(identity: Identity, namespace: str | None = None) -> str:

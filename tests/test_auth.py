@@ -93,6 +93,39 @@ def test_unreachable_hub_names_the_endpoint(localhub, closed_port_url: str) -> N
     assert closed_port_url in info.value.message
 
 
+def test_a_hub_that_never_answers_times_out_naming_it(localhub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts the connection and then says nothing (a stuck proxy, a wrong HF_ENDPOINT)."""
+    import threading
+    import time
+
+    from hubui import auth
+
+    monkeypatch.setattr(auth, "WHOAMI_TIMEOUT_S", 1.0)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        caught: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                whoami(localhub.users.alice, endpoint=url)
+            except BaseException as exc:  # handed to the test thread
+                caught.append(exc)
+
+        started = time.monotonic()
+        # A thread, so that a whoami without a timeout fails this test instead of hanging the suite.
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        caller.join(30)
+        assert not caller.is_alive(), "whoami was still waiting after 30 s"
+    assert time.monotonic() - started < 10
+    assert len(caught) == 1 and isinstance(caught[0], HubUnreachableError), caught
+    assert url in caught[0].message and "did not answer whoami within 1 s" in caught[0].message
+    assert "HF_ENDPOINT" in caught[0].hint
+    _assert_no_secret(caught[0], localhub.users.alice)
+
+
 def test_endpoint_must_be_http(localhub) -> None:
     with pytest.raises(HubUnreachableError, match="not an http"):
         whoami(localhub.users.alice, endpoint="ftp://example.invalid")
