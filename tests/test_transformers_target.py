@@ -191,6 +191,35 @@ def test_cli_target_transformers(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_pushes_an_existing_transformers_folder_and_verifies_it(
+    localhub, tmp_path, repo_name, fresh_cache, capsys, monkeypatch
+):
+    """`hubui push --from` a folder made earlier with `--target transformers`: the folder itself is the reference."""
+    out = tmp_path / "out"
+    assert main(["convert", "--model", "resnet18", "--seed", "5", "--target", "transformers", "--out", str(out)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("HF_TOKEN", localhub.users.alice)
+    repo = f"alice/{repo_name}"
+    code = main(["push", "--from", str(out), "--repo-id", repo, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["verification"]["status"] == "passed"
+    assert result["verification"]["parity"]["inputs"]["target"] == "transformers"
+    local = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "parity.json"} <= local
+
+    from huggingface_hub import HfApi
+
+    assert local | {"README.md", ".gitattributes"} <= set(HfApi(token=localhub.users.alice).list_repo_files(repo))
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    folder_model = AutoModelForImageClassification.from_pretrained(out).eval()
+    hub_model = AutoModelForImageClassification.from_pretrained(repo, cache_dir=fresh_cache).eval()
+    with torch.inference_mode():
+        assert torch.equal(hub_model(pixel_values=pixels).logits, folder_model(pixel_values=pixels).logits)
+    assert localhub.users.alice not in captured.out + captured.err
+
+
 def test_without_transformers_the_target_is_not_offered(tmp_path, monkeypatch, capsys):
     from hubui.ui import forms
 
