@@ -566,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err(f"hint: {_scrub(exc.hint, hidden)}")
         return EXIT_FAILED if isinstance(exc, ParityFailedError) else EXIT_BAD_INPUT
     except Terminated:
-        _err(f"hubui {args.command}: stopped by SIGTERM; its temporary files were removed")
+        _err(f"hubui {args.command}: stopped by SIGTERM")
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         return 130
