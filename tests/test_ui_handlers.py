@@ -309,6 +309,29 @@ def test_errors_name_the_fix_and_never_the_token(localhub, converted, repo_name)
     assert internal.message.startswith(INTERNAL_ERROR) and localhub.users.alice not in internal.message
 
 
+def test_a_token_revoked_after_login_is_refused_at_push(converted, tmp_path, repo_name, monkeypatch):
+    """The session logged in with a token that works; the Hub then revokes it: the push must say so, not push."""
+    import secrets
+
+    from _hubproc import start_hub
+
+    old, new = secrets.token_hex(16), secrets.token_hex(16)
+    hub = start_hub(tmp_path / "hub", [f"erin:{old}:write"])
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        session = _with_result(converted)
+        status, *_ = handlers.log_in(old, session)
+        assert "erin" in status
+        hub.stop()  # the same Hub, restarted with erin's token replaced: the old one is revoked
+        hub = start_hub(tmp_path / "hub", [f"erin:{new}:write"], port=hub.port)
+        with pytest.raises(gr.Error) as err:
+            handlers.push(session, *_target(repo_name, namespace="erin").values(), *CARD.values(), None)
+        assert "revoked" in err.value.message and old not in err.value.message
+        assert not HfApi(endpoint=hub.url, token=new).repo_exists(f"erin/{repo_name}")
+    finally:
+        hub.stop()
+
+
 def test_oauth_mode_pushes_as_the_signed_in_user(localhub, converted, repo_name, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", localhub.users.bob)  # the server's token must play no part
     session = _with_result(converted, oauth=True)
