@@ -112,7 +112,8 @@ def fresh_cache(tmp_path: Path) -> Path:
 
 
 # Measured: a full run (CI=true, 2 cores) grew the disk by 5.3 GB at its peak: the session's Hub (2.3 GB),
-# the Hugging Face cache (1.2 GB) and module-scoped ViT-B-32 folders. Without the slow tests it is a few MB.
+# the Hugging Face cache (1.2 GB) and module-scoped ViT-B-32 folders. Without the slow tests less; 1 GB is a
+# margin, not a measurement.
 _DISK_NEEDED_FULL = 6 * 10**9
 _DISK_NEEDED_QUICK = 10**9
 
