@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from hubui.localhub import browse
+from hubui.localhub import browse, discussions_api
 from hubui.localhub.storage import (
     REPO_TYPES,
     SHA256_RE,
@@ -34,7 +34,6 @@ from hubui.localhub.storage import (
     AddLfsFile,
     Commit,
     Delete,
-    Discussion,
     FileEntry,
     ObjectReceiver,
     Operation,
@@ -204,8 +203,10 @@ class LocalHubApp:
             ("GET", "refs"): self._refs,
             ("POST", "branch"): self._create_branch,
             ("DELETE", "branch"): self._delete_branch,
-            ("POST", "discussions"): self._create_discussion,
+            ("POST", "discussions"): self._discussions,
             ("GET", "discussions"): self._discussions,
+            ("POST", "tag"): self._tag,
+            ("DELETE", "tag"): self._tag,
             ("PUT", "settings"): self._settings,
         }
         handler = routes.get((method, head))
@@ -395,8 +396,10 @@ class LocalHubApp:
 
     # --- uploads --------------------------------------------------------------------------------------
     async def _preupload(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
-        meta, _ = self._repo_for_write(request, repo_type, repo_id)
-        commit = self._resolve_rev(meta, "/".join(rest) or "main")
+        create_pr = _truthy(request.query_params.get("create_pr"))
+        revision = "/".join(rest) or "main"
+        meta, _ = discussions_api.repo_for_commit(self, request, repo_type, repo_id, revision, create_pr)
+        commit = self._resolve_rev(meta, revision)
         body = await self._json_body(request)
         out = []
         for item in body.get("files") or []:
@@ -415,9 +418,9 @@ class LocalHubApp:
         return JSONResponse({"files": out, "commitOid": commit.id})
 
     async def _commit(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
-        meta, user = self._repo_for_write(request, repo_type, repo_id)
         revision = "/".join(rest) or "main"
         create_pr = _truthy(request.query_params.get("create_pr"))
+        meta, user = discussions_api.repo_for_commit(self, request, repo_type, repo_id, revision, create_pr)
         header: dict[str, Any] | None = None
         ops: list[Operation] = []
         async for line in _ndjson_lines(request.stream()):
@@ -481,7 +484,9 @@ class LocalHubApp:
         body = await self._json_body(request)
         operation = body.get("operation")
         if operation == "upload":
-            meta, _ = self._repo_for_write(request, repo_type, repo_id)
+            # Anyone with a write token may upload objects to a repo they can read: they only enter the repo
+            # through a commit, which for a non-member must be a pull request.
+            meta, _ = discussions_api.contributor(self, request, repo_type, repo_id)
         elif operation == "download":
             meta, _ = self._repo_for_read(request, repo_type, repo_id)
         else:
@@ -624,7 +629,7 @@ class LocalHubApp:
         body: dict[str, Any] = {
             "branches": [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": c} for b, c in refs["heads"].items()],
             "converts": [],
-            "tags": [],
+            "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c} for t, c in refs.get("tags", {}).items()],
         }
         if _truthy(request.query_params.get("include_prs")):
             body["pullRequests"] = [
@@ -643,56 +648,11 @@ class LocalHubApp:
         await run_in_threadpool(self.store.delete_branch, meta, "/".join(rest))
         return JSONResponse({})
 
-    async def _create_discussion(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
-        if rest:
-            raise HubHTTPError(404, "Unknown discussion route")
-        meta, user = self._repo_for_write(request, repo_type, repo_id)
-        body = await self._json_body(request)
-        title = str(body.get("title") or "").strip()
-        if not title:
-            raise HubHTTPError(400, "A discussion needs a title")
-        num = await run_in_threadpool(
-            self.store.create_discussion,
-            meta,
-            title,
-            str(body.get("description") or ""),
-            user.name,
-            bool(body.get("pullRequest")),
-        )
-        return JSONResponse({"num": num, "url": f"{self._repo_url(request, meta)}/discussions/{num}"})
-
     async def _discussions(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
-        meta, _ = self._repo_for_read(request, repo_type, repo_id)
-        items = self.store.discussions(meta)
-        if not rest:
-            listing = [self._discussion_json(meta, d) for d in reversed(items)]
-            return JSONResponse({"discussions": listing, "count": len(listing), "start": 0, "numClosedDiscussions": 0})
-        match = [d for d in items if str(d.num) == rest[0]]
-        if not match:
-            raise HubHTTPError(404, f"Discussion #{rest[0]} not found")
-        d = match[0]
-        data = self._discussion_json(meta, d)
-        target = self.store.refs(meta)["prs"].get(str(d.num)) if d.is_pull_request else None
-        data.update({"events": [], "filesWithConflicts": []})
-        if d.is_pull_request:
-            data["changes"] = {"base": f"refs/heads/{d.base or 'main'}"}
-            data["diffUrl"] = None
-            data["targetCommit"] = target
-        return JSONResponse(data)
+        return await discussions_api.handle(self, request, request.method, repo_type, repo_id, rest)
 
-    def _discussion_json(self, meta: RepoMeta, d: Discussion) -> dict[str, Any]:
-        return {
-            "num": d.num,
-            "title": d.title,
-            "status": d.status,
-            "isPullRequest": d.is_pull_request,
-            "createdAt": d.created_at,
-            "author": {"name": d.author, "type": "user"},
-            "repo": {"name": meta.repo_id, "type": meta.repo_type},
-            "pinned": False,
-            "numComments": 0,
-            "topReactions": [],
-        }
+    async def _tag(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
+        return await discussions_api.handle_tag(self, request, request.method, repo_type, repo_id, rest)
 
     # --- pages for people -----------------------------------------------------------------------------
     async def _index(self, request: Request) -> Response:

@@ -409,6 +409,10 @@ class Store:
             oid = refs["heads"][revision]
         elif SHA1_RE.match(revision):
             oid = revision
+        else:
+            from hubui.localhub.tags import resolve_tag_or_short_sha
+
+            oid = resolve_tag_or_short_sha(self, meta, refs, revision)
         commit = self.get_commit(meta, oid) if oid else None
         if commit is None:
             raise StorageError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
