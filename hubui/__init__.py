@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidCardError": "hubui.errors",
     "PushError": "hubui.errors",
     "LocalHubConfigError": "hubui.errors",
+    "LocalHubRootInUseError": "hubui.errors",
     "NotConvertibleError": "hubui.errors",
     # catalog and loading
     "CatalogEntry": "hubui.catalog",

@@ -42,11 +42,20 @@ _MODEL_DESTS = (
 
 def _cmd_localhub(args: argparse.Namespace) -> int:
     from hubui.localhub import build_directory, default_root, serve
+    from hubui.localhub.users import USERS_ENV, readable_by_others
 
-    directory = build_directory(args.user or [], args.org or [], args.config)
+    # Popped: nothing this process starts inherits the tokens.
+    directory = build_directory(args.user or [], args.org or [], args.config, os.environ.pop(USERS_ENV, None))
     root = args.root or default_root()
+    if args.user:
+        _err(
+            "warning: tokens given with --user are visible to every local user (ps, /proc/PID/cmdline); "
+            f"put the users in a file (--config FILE, chmod 600) or in ${USERS_ENV} instead"
+        )
+    if args.config and readable_by_others(args.config):
+        _err(f"warning: {args.config} holds tokens and other local users can read it; chmod 600 {args.config}")
     if not directory.users:
-        print("warning: no --user given; the local Hub is read-only for everyone", file=sys.stderr)
+        print("warning: no users given; the local Hub is read-only for everyone", file=sys.stderr)
 
     def ready(url: str) -> None:
         # The first line of stdout is the base URL: scripts and tests read it.
@@ -188,6 +197,9 @@ def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
         from hubui.to_transformers import check_convertible_name
 
         check_convertible_name(spec)  # a model transformers cannot express is refused before it is loaded
+    from hubui.outdir import check_out_dir
+
+    check_out_dir(out_dir, args.overwrite)  # a folder in the way (user files, the current directory) costs no load
     if spec.pretrained is None and spec.checkpoint is None:
         _err(f"no weights given: random weights, seed {spec.seed}")
     name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
@@ -376,13 +388,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("localhub", help="run a local server that speaks the Hub's HTTP API")
-    p.add_argument("--root", help="storage folder (default: ~/.cache/hubui/localhub)")
+    p = sub.add_parser(
+        "localhub",
+        help="run a local server that speaks the Hub's HTTP API",
+        description="Run a local server that speaks the Hub's HTTP API. Give it users with a users file "
+        "(--config FILE) or the same JSON/YAML text in $HUBUI_LOCALHUB_USERS: tokens given with --user are "
+        "visible to every local user in the process list (ps, /proc/PID/cmdline). One server per --root: "
+        "a second one on the same root exits with code 2.",
+    )
+    p.add_argument("--root", help="storage folder (default: ~/.cache/hubui/localhub); one server per root")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
-    p.add_argument("--user", action="append", metavar="NAME:TOKEN[:read|write]", help="add a user (repeatable)")
+    p.add_argument(
+        "--user",
+        action="append",
+        metavar="NAME:TOKEN[:read|write]",
+        help="add a user (repeatable). WARNING: every local user can read this token in the process list; "
+        "prefer --config FILE or $HUBUI_LOCALHUB_USERS",
+    )
     p.add_argument("--org", action="append", metavar="ORG:USER1,USER2", help="add an org (repeatable)")
-    p.add_argument("--config", help="JSON/YAML file with 'users' and 'orgs'")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="users file: JSON/YAML with 'users' ([{name, token, role}]) and 'orgs' ([{name, members}]); "
+        "keep it chmod 600",
+    )
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.add_argument(
         "--faults",

@@ -120,6 +120,12 @@ class LocalHubConfigError(InvalidInputError):
     default_hint = "Users look like 'name:TOKEN:write' or 'name:TOKEN:read'; orgs like 'org:user1,user2'."
 
 
+class LocalHubRootInUseError(LocalHubConfigError):
+    """Another local Hub (another process, or another Store in this one) holds the storage root."""
+
+    default_hint = "Stop the local Hub that uses this root, or start this one with another --root."
+
+
 def exception_chain(exc: BaseException) -> list[BaseException]:
     """``exc`` and the exceptions it was raised from, outermost first.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -39,6 +40,31 @@ class HubProcess:
         self.proc.wait()
 
 
+class HubRefused(RuntimeError):
+    """The local Hub exited before it served anything; ``returncode`` and ``stderr`` say why."""
+
+    def __init__(self, returncode: int | None, stderr: str, first_line: str) -> None:
+        super().__init__(f"local Hub did not start (exit {returncode}): {first_line!r}\n{stderr}")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+USERS_ENV = "HUBUI_LOCALHUB_USERS"
+
+
+def users_config(users: list[str], orgs: list[str] = ()) -> str:
+    """The JSON text of a users file for ``name:TOKEN:role`` and ``org:member1,member2`` specs."""
+    entries = []
+    for spec in users:
+        name, token, *role = spec.split(":")
+        entries.append({"name": name, "token": token, "role": role[0] if role else "write"})
+    org_entries = []
+    for spec in orgs:
+        name, _, members = spec.partition(":")
+        org_entries.append({"name": name, "members": [m for m in members.split(",") if m]})
+    return json.dumps({"users": entries, "orgs": org_entries})
+
+
 def free_port() -> int:
     """A TCP port that is free now, for a Hub that must come back on the same URL after a restart."""
     with socket.socket() as sock:
@@ -59,15 +85,15 @@ def start_hub(
 
     ``port`` 0 picks a free one; pass the old port to restart a killed Hub on the same URL.
     ``faults`` starts it with ``--faults`` (the fault-injection endpoint).
+    Users and orgs travel in the environment, never in argv: a command line is readable by every local user.
+
+    Raises:
+        HubRefused: If the Hub exited (or printed no URL within ``timeout``) instead of serving.
     """
     cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root), "--port", str(port)]
     if faults:
         cmd.append("--faults")
-    for u in users:
-        cmd += ["--user", u]
-    for o in orgs:
-        cmd += ["--org", o]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", USERS_ENV: users_config(users, orgs)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
@@ -75,8 +101,9 @@ def start_hub(
     reader.join(timeout)
     if not line or not line[0].startswith("http://"):
         proc.kill()
+        proc.wait()
         err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"local Hub did not start: {line!r}\n{err}")
+        raise HubRefused(proc.returncode, err, line[0] if line else "")
     hub = HubProcess(line[0].strip(), Path(root), proc)
     # Keep reading stderr: a full pipe would block the server once it has logged enough.
     threading.Thread(target=_drain, args=(proc, hub.stderr_tail), daemon=True).start()

@@ -137,6 +137,7 @@ def test_crash_mid_commit_leaves_previous_revision_whole(tmp_path):
     first, _ = store.commit(
         meta, "main", [AddFile("a.txt", store.put_bytes(b"old content"))], author="alice", summary="good"
     )
+    store.close()  # one Store per root: the crashing process must get the root
     result = _run_crashing_commit(tmp_path)
     assert result.returncode == 9, result.stderr
 

@@ -58,14 +58,14 @@ class _Server(uvicorn.Server):
 
 
 def _make_server(
-    root: str | Path,
+    store: Store,
     directory: Directory,
     sock: socket.socket,
     log_level: str,
     on_ready: Callable[[], None],
     faults: bool = False,
 ) -> _Server:
-    app: Any = LocalHubApp(Store(root), directory)
+    app: Any = LocalHubApp(store, directory)
     if faults:
         app = FaultInjector(app)
     config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=log_level in ("debug", "info"))
@@ -96,11 +96,13 @@ def serve(
 
     Raises:
         OSError: If the address cannot be bound.
+        LocalHubRootInUseError: If another local Hub serves ``root``.
     """
-    sock = _bind(host, port)
-    url = _url(sock)
-    server = _make_server(root, directory, sock, log_level, lambda: on_ready(url) if on_ready else None, faults)
-    server.run(sockets=[sock])
+    with Store(root) as store:  # first: a root in use is refused before the port is taken
+        sock = _bind(host, port)
+        url = _url(sock)
+        server = _make_server(store, directory, sock, log_level, lambda: on_ready(url) if on_ready else None, faults)
+        server.run(sockets=[sock])
 
 
 class LocalHub:
@@ -117,6 +119,10 @@ class LocalHub:
         host: Interface to bind.
         port: 0 picks a free port.
         faults: Serve the fault-injection endpoint (tests only; see :mod:`hubui.localhub.faults`).
+
+    Raises:
+        LocalHubRootInUseError: If another local Hub (a server, or a LocalHub in this process) holds ``root``;
+            :meth:`stop` gives it back.
     """
 
     def __init__(
@@ -124,10 +130,15 @@ class LocalHub:
     ) -> None:
         self.root = Path(root)
         self.directory = directory
-        self._sock = _bind(host, port)
+        self._store = Store(root)  # raises LocalHubRootInUseError while another local Hub serves root
+        try:
+            self._sock = _bind(host, port)
+        except OSError:
+            self._store.close()
+            raise
         self.url = _url(self._sock)
         self._ready = threading.Event()
-        self._server = _make_server(root, directory, self._sock, "warning", self._ready.set, faults)
+        self._server = _make_server(self._store, directory, self._sock, "warning", self._ready.set, faults)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     def start(self, timeout: float = 30.0) -> LocalHub:
@@ -145,6 +156,8 @@ class LocalHub:
         """Stop serving and wait for the thread to end."""
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():  # only then: a second server beside a live one loses commits
+            self._store.close()
 
     def __enter__(self) -> LocalHub:
         return self.start()

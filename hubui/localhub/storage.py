@@ -2,6 +2,7 @@
 
 Layout under ``root``::
 
+    localhub.lock                       flock'ed by the one server using the root; holds its PID
     objects/ab/<sha256>                 every file's bytes, addressed by sha256 (LFS and regular alike)
     tmp/                                uploads in flight; same filesystem, so a finished one is renamed in
     repos/<type>/<ns>/<name>/repo.json  visibility, sdk, creation date
@@ -30,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from hubui.localhub.rootlock import RootLock
 
 REPO_TYPES = ("model", "dataset", "space")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
@@ -243,17 +246,37 @@ def _read_json(path: Path) -> Any:
 class Store:
     """The local Hub's storage. Thread-safe: ref updates take a per-repo lock.
 
+    Only one Store at a time may open a root, in any process: it holds ``<root>/localhub.lock`` until
+    :meth:`close` (or until the process ends).
+
     Args:
         root: The folder everything lives in. Created if missing.
+
+    Raises:
+        LocalHubRootInUseError: If another Store (a running local Hub) has the root open.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Before anything else touches the root: a second server would clean the first one's uploads in flight
+        # and overwrite the refs it moves (commits answered 200, then lost).
+        self._root_lock = RootLock.acquire(self.root)
         for sub in ("objects", "tmp", "repos"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._clean_tmp()
+
+    def close(self) -> None:
+        """Give the root back, so that another Store or server may open it (idempotent)."""
+        self._root_lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _clean_tmp(self) -> None:
         # Anything here is an upload that was in flight when the server stopped: never valid.

@@ -1,13 +1,18 @@
 """Users, organizations and tokens of a local Hub.
 
-They come from command-line flags (``--user alice:TOKEN:write``, ``--org team:alice,bob``) or from a
-small JSON/YAML file, and live only in memory: the local Hub never writes a token to disk.
+They come from a small JSON/YAML users file (``--config FILE``), from the same text in the environment
+variable ``HUBUI_LOCALHUB_USERS``, or from command-line flags (``--user alice:TOKEN:write``,
+``--org team:alice,bob``), and live only in memory: the local Hub never writes a token to disk. Prefer the
+file or the variable: a command line is readable by every local user (``ps``, ``/proc/PID/cmdline``), a
+0600 file and a process's environment only by its owner.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +21,10 @@ import yaml
 
 from hubui.errors import LocalHubConfigError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+# \Z, not $: "$" also matches before a trailing newline, which let "alice\n" in as a name.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\Z")
 ROLES = ("read", "write")
+USERS_ENV = "HUBUI_LOCALHUB_USERS"
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Directory:
 
 
 def _check_name(name: str, what: str) -> str:
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise LocalHubConfigError(f"Invalid {what} name: {name!r}")
     return name
 
@@ -136,33 +143,86 @@ def load_config(path: str | Path) -> tuple[list[User], list[Org]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LocalHubConfigError(f"Cannot read local Hub config {str(path)!r}: {exc.strerror}") from exc
+    return parse_config(text, repr(str(path)), as_json=path.suffix == ".json")
+
+
+def parse_config(text: str, source: str, *, as_json: bool = False) -> tuple[list[User], list[Org]]:
+    """Read users and orgs from the text of a users file (see :func:`load_config`).
+
+    Args:
+        text: JSON or YAML.
+        source: Where it came from, for messages (a file name, or ``$HUBUI_LOCALHUB_USERS``). The text itself
+            is never quoted back: it holds tokens.
+        as_json: Parse as JSON only (a ``.json`` file).
+
+    Returns:
+        The users and the orgs.
+
+    Raises:
+        LocalHubConfigError: If the text is malformed.
+    """
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if as_json else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise LocalHubConfigError(f"Local Hub config {str(path)!r} is not valid JSON/YAML") from exc
+        raise LocalHubConfigError(f"Local Hub config {source} is not valid JSON/YAML") from exc
     if not isinstance(data, dict):
-        raise LocalHubConfigError(f"Local Hub config {str(path)!r} must be a mapping with 'users' and 'orgs'")
+        raise LocalHubConfigError(f"Local Hub config {source} must be a mapping with 'users' and 'orgs'")
     users = []
     for entry in data.get("users") or []:
         if not isinstance(entry, dict) or "name" not in entry or "token" not in entry:
-            raise LocalHubConfigError(f"Each user in {str(path)!r} needs 'name' and 'token'")
+            raise LocalHubConfigError(f"Each user in {source} needs 'name' and 'token'")
+        if not isinstance(entry["token"], str):
+            # YAML reads an unquoted 01234567 as the number 342391: a token that silently differs.
+            raise LocalHubConfigError(
+                f"The token of user {entry['name']!r} in {source} is not a string", "Quote the token."
+            )
         users.append(parse_user(f"{entry['name']}:{entry['token']}:{entry.get('role', 'write')}"))
     orgs = []
     for entry in data.get("orgs") or []:
         if not isinstance(entry, dict) or "name" not in entry:
-            raise LocalHubConfigError(f"Each org in {str(path)!r} needs a 'name'")
-        orgs.append(Org(_check_name(str(entry["name"]), "org"), tuple(entry.get("members") or ())))
+            raise LocalHubConfigError(f"Each org in {source} needs a 'name'")
+        members = tuple(_check_name(m, "user") for m in entry.get("members") or ())
+        orgs.append(Org(_check_name(str(entry["name"]), "org"), members))
     return users, orgs
 
 
+def readable_by_others(path: str | Path) -> bool:
+    """True when users other than the owner may read ``path`` (its tokens are then not private)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
 def build_directory(
-    user_specs: Iterable[str] = (), org_specs: Iterable[str] = (), config: str | Path | None = None
+    user_specs: Iterable[str] = (),
+    org_specs: Iterable[str] = (),
+    config: str | Path | None = None,
+    users_text: str | None = None,
 ) -> Directory:
-    """Combine flags and an optional config file into one :class:`Directory`."""
+    """Combine a users file, the text of one (``$HUBUI_LOCALHUB_USERS``) and flags into one :class:`Directory`.
+
+    Args:
+        user_specs: ``name:TOKEN[:read|write]`` values (``--user``).
+        org_specs: ``org:member1,member2`` values (``--org``).
+        config: A JSON/YAML users file (``--config``).
+        users_text: The text of a users file, e.g. from the environment variable ``HUBUI_LOCALHUB_USERS``.
+
+    Returns:
+        Every user and org, from all the sources together.
+
+    Raises:
+        LocalHubConfigError: If a source is malformed, or a name or token is used twice.
+    """
     users: list[User] = []
     orgs: list[Org] = []
     if config is not None:
         users, orgs = load_config(config)
+    if users_text is not None and users_text.strip():
+        more_users, more_orgs = parse_config(users_text, f"${USERS_ENV}", as_json=users_text.lstrip().startswith("{"))
+        users += more_users
+        orgs += more_orgs
     users += [parse_user(s) for s in user_specs]
     orgs += [parse_org(s) for s in org_specs]
     return Directory(tuple(users), tuple(orgs))
