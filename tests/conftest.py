@@ -54,7 +54,8 @@ class HubUsers:
     org: str = "team"
 
 
-# Random per run: nothing that looks like a token is ever committed.
+# Random per run: nothing that looks like a token is ever committed. start_hub hands them to the Hub in its
+# environment, not its command line (which every local user can read).
 USERS = HubUsers(**{name: secrets.token_hex(16) for name in ("alice", "bob", "reader", "carol", "dave")})
 _HUB: HubProcess = start_hub(
     _TMP / "hub",
@@ -82,6 +83,7 @@ class LocalHubHandle:
     url: str
     root: Path
     users: HubUsers
+    pid: int
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +91,7 @@ def localhub() -> LocalHubHandle:
     """The session's local Hub, started on a free port in a temporary root; HF_ENDPOINT points at it."""
     if _HUB.proc.poll() is not None:
         pytest.fail(f"the session's local Hub exited with code {_HUB.proc.returncode}")
-    return LocalHubHandle(_HUB.url, _HUB.root, USERS)
+    return LocalHubHandle(_HUB.url, _HUB.root, USERS, _HUB.proc.pid)
 
 
 @pytest.fixture
