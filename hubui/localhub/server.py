@@ -26,7 +26,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from hubui.localhub import browse, discussions_api
+from hubui.localhub import browse, cardcheck, discussions_api, repo_ops
+from hubui.localhub.repo_ops import lfs_size
 from hubui.localhub.storage import (
     REPO_TYPES,
     SHA256_RE,
@@ -168,6 +169,8 @@ class LocalHubApp:
             if method != "POST":
                 raise HubHTTPError(405, "Method not allowed")
             return await self._lfs_batch(request, repo_type, f"{segs[0]}/{segs[1][:-4]}")
+        if len(segs) >= 3 and segs[1] == "resolve" and method in ("GET", "HEAD"):
+            raise HubHTTPError(404, f"Repository not found: {segs[0]}", "RepoNotFound")  # one-word (canonical) id
         if len(segs) >= 4 and segs[2] == "resolve" and method in ("GET", "HEAD"):
             return await self._resolve(request, repo_type, f"{segs[0]}/{segs[1]}", segs[3], "/".join(segs[4:]))
         if len(segs) >= 2 and method == "GET":
@@ -183,6 +186,14 @@ class LocalHubApp:
             return await self._delete_repo(request)
         if segs == ["validate-yaml"] and method == "POST":
             return await self._validate_yaml(request)
+        if segs == ["repos", "move"] and method == "POST":
+            return await repo_ops.handle_move(self, request)
+        if len(segs) == 1 and segs[0].endswith("s") and segs[0][:-1] in REPO_TYPES and method == "GET":
+            user = self._optional_user(request)
+            visible = lambda m: self._can_read(m, user)  # noqa: E731
+            return JSONResponse(repo_ops.listing(self.store, segs[0][:-1], visible, request.query_params))
+        if len(segs) == 2 and segs[0].endswith("s") and segs[0][:-1] in REPO_TYPES:
+            raise HubHTTPError(404, f"Repository not found: {segs[1]}", "RepoNotFound")  # one-word (canonical) id
         if len(segs) >= 3 and segs[0].endswith("s") and segs[0][:-1] in REPO_TYPES:
             repo_type, repo_id, rest = segs[0][:-1], f"{segs[1]}/{segs[2]}", segs[3:]
             return await self._repo_api(request, method, repo_type, repo_id, rest)
@@ -208,8 +219,12 @@ class LocalHubApp:
             ("POST", "tag"): self._tag,
             ("DELETE", "tag"): self._tag,
             ("PUT", "settings"): self._settings,
+            ("GET", "xet-write-token"): self._xet_token,
+            ("GET", "xet-read-token"): self._xet_token,
         }
         handler = routes.get((method, head))
+        if handler is None and self.store.get_repo(repo_type, repo_id) is None:
+            raise HubHTTPError(404, f"Repository not found: {repo_id}", "RepoNotFound")  # e.g. a one-word id
         if handler is None:
             raise HubHTTPError(404, f"Unknown API route for {repo_type} {repo_id}: {method} {'/'.join(rest)}")
         return await handler(request, repo_type, repo_id, rest[1:])
@@ -337,19 +352,16 @@ class LocalHubApp:
         private = body.get("private")
         if "visibility" in body:
             private = body["visibility"] == "private"
+        if "gated" in body:
+            await run_in_threadpool(repo_ops.set_gated, self.store, meta, body["gated"])
         if private is not None:
             meta = self.store.set_private(meta, bool(private))
         return JSONResponse({"private": meta.private})
 
     async def _validate_yaml(self, request: Request) -> Response:
         body = await self._json_body(request)
-        errors = browse.validate_card_yaml(str(body.get("content") or ""))
-        if errors:
-            return JSONResponse(
-                {"error": "Invalid metadata in README.md", "errors": [{"message": e} for e in errors], "warnings": []},
-                status_code=400,
-            )
-        return JSONResponse({"errors": [], "warnings": []})
+        plain = "text/plain" in request.headers.get("accept", "")
+        return cardcheck.validate_yaml_answer(str(body.get("content") or ""), str(body.get("repoType") or ""), plain)
 
     def _resolve_rev(self, meta: RepoMeta, rev: str) -> Commit:
         return self.store.resolve(meta, rev)
@@ -376,7 +388,7 @@ class LocalHubApp:
             "lastModified": commit.date,
             "createdAt": meta.created_at,
             "private": meta.private,
-            "gated": False,
+            "gated": repo_ops.gated(self.store, meta),
             "disabled": False,
             "downloads": 0,
             "likes": 0,
@@ -439,11 +451,13 @@ class LocalHubApp:
                     data = base64.b64decode(value.get("content") or "", validate=True)
                 except ValueError as exc:
                     raise HubHTTPError(400, f"Content of {path!r} is not valid base64") from exc
+                if path == "README.md" and (problem := cardcheck.readme_error(data, meta.repo_type)):
+                    raise HubHTTPError(400, problem)
                 entry: FileEntry = await run_in_threadpool(self.store.put_bytes, data)
                 ops.append(AddFile(path, entry))
             elif key == "lfsFile":
                 try:
-                    ops.append(AddLfsFile(str(value["path"]), str(value["oid"]), int(value["size"])))
+                    ops.append(AddLfsFile(str(value["path"]), str(value["oid"]), lfs_size(self.store, value)))
                 except (KeyError, TypeError, ValueError) as exc:
                     raise HubHTTPError(400, "An lfsFile needs path, oid and size") from exc
             elif key in ("deletedFile", "deletedFolder"):
@@ -574,7 +588,7 @@ class LocalHubApp:
     def _tree_entries(self, commit: Commit, path: str, recursive: bool) -> list[dict[str, Any]]:
         prefix = path.rstrip("/") + "/" if path else ""
         if path and path in commit.files:
-            raise HubHTTPError(400, f"{path!r} is a file, not a folder")
+            raise HubHTTPError(404, f"{path!r} is a file, not a folder", "EntryNotFound")
         under = {p: e for p, e in commit.files.items() if p.startswith(prefix)}
         if path and not under:
             raise HubHTTPError(404, f"Folder not found: {path}", "EntryNotFound")
@@ -650,6 +664,10 @@ class LocalHubApp:
 
     async def _discussions(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         return await discussions_api.handle(self, request, request.method, repo_type, repo_id, rest)
+
+    async def _xet_token(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
+        self._repo_for_read(request, repo_type, repo_id)
+        raise HubHTTPError(501, repo_ops.XET_MESSAGE, "XetNotSupported")
 
     async def _tag(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         return await discussions_api.handle_tag(self, request, request.method, repo_type, repo_id, rest)
