@@ -59,7 +59,9 @@ Handler = Callable[..., Awaitable[Response]]
 
 
 def _error(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
-    headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:500]}
+    # A control character (a path or name with a newline) in a header makes uvicorn drop the connection unanswered.
+    text = "".join(c if " " <= c < "\x7f" else "?" for c in message)
+    headers = {"X-Error-Message": text[:500]}
     if code:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)

@@ -32,12 +32,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+# StorageError and check_path live in their own modules; the server and the discussions import them from here.
+from hubui.localhub.paths import check_path, check_tree
 from hubui.localhub.rootlock import RootLock
+from hubui.localhub.storage_errors import StorageError
 
 REPO_TYPES = ("model", "dataset", "space")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# \Z, not $: "$" also matches before a trailing newline ("name\n" made a folder with a newline in its name).
+# Anchored at both ends, so .match and .fullmatch agree.
+NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\Z")
+SHA1_RE = re.compile(r"\A[0-9a-f]{40}\Z")
+SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
 MAX_REGULAR_FILE = 64 * 1024 * 1024
 
@@ -49,16 +54,6 @@ LFS_PATTERNS = (
     "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*",
 )  # fmt: skip
 GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS)
-
-
-class StorageError(Exception):
-    """A request the store refuses. ``status`` and ``code`` become the HTTP answer."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
 
 
 def now_iso() -> str:
@@ -82,20 +77,6 @@ def wants_lfs(path: str, size: int, sample: bytes) -> bool:
     if any(fnmatch.fnmatch(name, p) for p in LFS_PATTERNS):
         return True
     return size >= LFS_SIZE_THRESHOLD or b"\0" in sample
-
-
-def check_path(path: str) -> str:
-    """Validate a path inside a repo.
-
-    Raises:
-        StorageError: 400 for absolute paths, ``..``, empty parts or ``.git``.
-    """
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
-        raise StorageError(400, f"Invalid path in repo: {path!r}")
-    if len(path) > 1000 or "\0" in path or "\\" in path:
-        raise StorageError(400, f"Invalid path in repo: {path[:80]!r}")
-    return path
 
 
 def check_branch_name(name: str) -> str:
@@ -368,7 +349,11 @@ class Store:
             raise StorageError(400, f"Invalid repo type {repo_type!r}")
         for part in (namespace, name):
             if not NAME_RE.match(part) or ".." in part or part.endswith((".git", ".")):
-                raise StorageError(400, f"Invalid repo name: {namespace}/{name!s}")
+                raise StorageError(
+                    400,
+                    f"Invalid repo name: {f'{namespace}/{name}'!r}: use up to 96 letters, digits, '-', '_' or '.', "
+                    "not ending in '.' or '.git'",
+                )
         repo_id = f"{namespace}/{name}"
         with self._lock(repo_type, repo_id):
             if self.get_repo(repo_type, repo_id) is not None or self._case_clash(repo_type, repo_id):
@@ -562,6 +547,7 @@ class Store:
             files = dict(head.files)
             for op in operations:
                 self._apply(meta, files, op)
+            check_tree(files, [op.path for op in operations if not isinstance(op, Delete)])
             commit = self._write_commit(meta, (head.id,), author, summary, description, files)
             pr_num = None
             if create_pr:
