@@ -39,6 +39,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from hubui.card_rules import raise_for_card_text
 from hubui.errors import InvalidCardError, InvalidInputError, InvalidRepoIdError
 from hubui.spec import PRECISIONS
 
@@ -857,6 +858,7 @@ def merge_card(existing: str | None, new: ModelCard, mode: MergeMode) -> str | N
     """
     if mode not in MERGE_MODES:
         raise InvalidInputError(f"Unknown README mode {mode!r}.", f"Use one of: {', '.join(MERGE_MODES)}.")
+    raise_for_card_text(str(new))  # the Hub's own metadata rules: never push a card it would refuse
     if existing is None or not existing.strip():
         return str(new)
     if mode == "keep":
