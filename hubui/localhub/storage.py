@@ -471,7 +471,7 @@ class Store:
             start = self.resolve(meta, starting_point or "main")
             refs = self.refs(meta)
             if branch in refs["heads"]:
-                raise StorageError(409, f"Reference already exists: refs/heads/{branch}")
+                raise StorageError(409, f"Reference refs/heads/{branch} already exists")
             refs["heads"][branch] = start.id
             self._write_refs(meta, refs)
         return start.id
@@ -480,7 +480,7 @@ class Store:
         with self._lock(meta.repo_type, meta.repo_id):
             refs = self.refs(meta)
             if branch == "main":
-                raise StorageError(400, "Cannot delete the main branch")
+                raise StorageError(400, "Cannot delete refs/heads/main: it is the default branch")
             if refs["heads"].pop(branch, None) is None:
                 raise StorageError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
             self._write_refs(meta, refs)
@@ -541,7 +541,7 @@ class Store:
             if parent_commit is not None and parent_commit != head.id:
                 raise StorageError(
                     412,
-                    f"A commit has happened since. Please refresh and try again. (parent {parent_commit} is "
+                    f"The branch was updated since you opened this page. Please refresh and try again. (parent {parent_commit} is "
                     f"not the head {head.id} of {revision})",
                 )
             files = dict(head.files)
