@@ -541,8 +541,8 @@ class Store:
             if parent_commit is not None and parent_commit != head.id:
                 raise StorageError(
                     412,
-                    f"The branch was updated since you opened this page. Please refresh and try again. (parent {parent_commit} is "
-                    f"not the head {head.id} of {revision})",
+                    "The branch was updated since you opened this page. Please refresh and try again. "
+                    f"(parent {parent_commit} is not the head {head.id} of {revision})",
                 )
             files = dict(head.files)
             for op in operations:
