@@ -584,7 +584,12 @@ class Store:
                 del files[p]
         else:
             if files.pop(op.path, None) is None:
-                raise StorageError(404, f"File not found in repo: {op.path!r}", "EntryNotFound")
+                # The Hub deletes a folder named without its trailing '/' too (huggingface_hub sends "deletedFile").
+                doomed = [p for p in files if p.startswith(op.path + "/")]
+                if not doomed:
+                    raise StorageError(404, f"File not found in repo: {op.path!r}", "EntryNotFound")
+                for p in doomed:
+                    del files[p]
 
     # --- discussions ----------------------------------------------------------------------------------
     def _discussions_path(self, meta: RepoMeta) -> Path:
