@@ -152,3 +152,11 @@ def lfs_size(store: Store, value: dict[str, Any]) -> int:
     if not (len(str(value["oid"])) == 64 and path.is_file()):
         raise KeyError("size")
     return path.stat().st_size
+
+
+def find_ignoring_case(store: Store, repo_type: str, repo_id: str) -> RepoMeta | None:
+    """The repo whose id equals ``repo_id`` but for case (the Hub's ids are case-insensitive), or ``None``."""
+    if repo_id.count("/") != 1:
+        return None
+    wanted = repo_id.lower()
+    return next((m for m in store.list_repos() if m.repo_type == repo_type and m.repo_id.lower() == wanted), None)
