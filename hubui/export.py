@@ -54,6 +54,7 @@ from hubui.errors import (
     ModelNotFoundError,
     exception_chain,
 )
+from hubui.outdir import check_out_dir, export_files, mark_export
 from hubui.spec import PRECISIONS, LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -207,13 +208,6 @@ def _check_labels(loaded: LoadedModel) -> None:
         )
 
 
-def _dir_is_nonempty(path: Path) -> bool:
-    try:
-        return any(path.iterdir())
-    except NotADirectoryError:
-        return True
-
-
 def _staging_dir(out_dir: Path) -> Path:
     # Same parent, so the final rename stays on one filesystem and is atomic.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +218,7 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
     """Rename ``staging`` to ``out_dir``; an existing ``out_dir`` is moved aside first and removed after."""
     old: Path | None = None
     if out_dir.exists():
+        check_out_dir(out_dir, overwrite=True)  # again, right before: only an earlier export is ever moved away
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.hubui-old-", dir=out_dir.parent))
         try:
             os.replace(out_dir, old / "previous")
@@ -263,7 +258,8 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
     """A staging folder next to ``out_dir`` that becomes ``out_dir`` when the ``with`` body succeeds.
 
     Args:
-        out_dir: The folder to write (checked by the caller: missing, empty, or to be overwritten).
+        out_dir: The folder to write: missing, empty, or an earlier export to replace (checked by the caller
+            with :func:`hubui.outdir.check_out_dir`, and again here before anything is moved).
 
     Yields:
         The staging folder to write into.
@@ -277,6 +273,7 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
     try:
         staging = _staging_dir(out_dir)
         yield staging
+        mark_export(staging)  # what makes the folder replaceable by a later overwrite, and nothing else
         _move_into_place(staging, out_dir)
         staging = None
     except (OSError, safetensors.SafetensorError) as exc:
@@ -311,13 +308,14 @@ def export_model(
 
     Args:
         loaded: The model to export (its module is not modified).
-        out_dir: The folder to create. Must not exist or be empty, unless ``overwrite``.
+        out_dir: The folder to create. Must not exist or be empty, unless ``overwrite`` and it holds an earlier
+            hubui export (see :mod:`hubui.outdir`).
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``. Every floating tensor is saved in exactly this
             dtype; integer buffers keep theirs. The config records it under ``"hubui"``.
         include_pytorch_bin: Also write ``pytorch_model.bin`` (timm) / ``open_clip_pytorch_model.bin``
             (open_clip), a pickle, for old loaders.
         progress: Optional ``progress(message, fraction)`` callback.
-        overwrite: Replace a non-empty ``out_dir``.
+        overwrite: Replace an earlier hubui export in ``out_dir``; a folder holding anything else is refused.
         hf_tokenizer_repo: open_clip with a Hugging Face tokenizer only: the repo the tokenizer will be
             loaded from (``model_cfg.text_cfg.hf_tokenizer_name``), normally the repo this folder is pushed
             to (open_clip's ``hf_tokenizer_self``). When the repo is only known at push time, push with
@@ -329,7 +327,8 @@ def export_model(
     Raises:
         InvalidInputError: Unknown precision, label names that don't fit the classifier, or
             ``hf_tokenizer_repo`` for a model without a Hugging Face tokenizer (or not a repo id).
-        ExportError: ``out_dir`` is not empty (without ``overwrite``), the library is unknown, the model's
+        ExportError: ``out_dir`` is not empty (without ``overwrite``), is not an earlier export (with it), is the
+            current directory, a folder above it or home, the library is unknown, the model's
             tokenizer can't be written, or writing failed (nothing is left at ``out_dir`` in that case).
 
     Example:
@@ -350,12 +349,7 @@ def export_model(
         # Everything about the tokenizer and the config is checked before any multi-GB write.
         open_clip_plan = _plan_open_clip(loaded, hf_tokenizer_repo)
     config_name, safe_name, pickle_name = FILE_NAMES[library]
-    out_dir = Path(out_dir).expanduser().resolve()
-    if out_dir.exists() and _dir_is_nonempty(out_dir) and not overwrite:
-        raise ExportError(
-            f"Output folder {str(out_dir)!r} already exists and is not empty",
-            hint="Choose a new folder, empty it, or pass overwrite=True.",
-        )
+    out_dir = check_out_dir(out_dir, overwrite)
 
     import safetensors
     import safetensors.torch
@@ -382,7 +376,7 @@ def export_model(
             _write_open_clip(loaded, open_clip_plan, precision, staging)
 
     config = json.loads((out_dir / config_name).read_text(encoding="utf-8"))
-    files = tuple(sorted((p.name, p.stat().st_size) for p in out_dir.iterdir() if p.is_file()))
+    files = export_files(out_dir)
     _progress(progress, "done", 1.0)
     logger.info("exported %s (%s) to %s", loaded.spec.architecture, precision, out_dir)
     return ExportResult(folder=out_dir, files=files, precision=precision, library=library, config=config)

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubui.catalog import open_clip_tokenizer_info, resolve_model_name, split_open_clip_hf_hub
+from hubui.checkpoint_limits import ExpectedBytes, check_checkpoint_size
 from hubui.errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -141,20 +142,33 @@ def load_model(spec: ModelSpec, progress: Progress | None = None, *, checkpoint_
     return loader(spec, progress or _quiet, checkpoint_key)
 
 
-def read_checkpoint(path: str | Path, checkpoint_key: str | None = None) -> Checkpoint:
+def read_checkpoint(
+    path: str | Path,
+    checkpoint_key: str | None = None,
+    *,
+    expected_bytes: ExpectedBytes = None,
+    architecture: str = "",
+) -> Checkpoint:
     """Read a checkpoint file into a flat state dict, without running any code it may contain.
+
+    Before anything is loaded, what the file would take in memory (a zip's declared sizes) is checked against
+    hubui's limits (see :mod:`hubui.checkpoint_limits`): a zip bomb is refused without being decompressed.
 
     Args:
         path: A ``.safetensors``, ``.pth``, ``.pt``, ``.bin``, ``.ckpt`` or ``.pth.tar`` file.
         checkpoint_key: The nesting key to take tensors from; by default the first of
             ``state_dict``, ``model``, ``state_dict_ema``, or the top level when it is flat.
+        expected_bytes: The architecture's fp32 weight bytes (or a callable giving them), to refuse a file
+            many times larger than the model it is for.
+        architecture: The architecture's name, for that message.
 
     Returns:
         The state dict and how it was found.
 
     Raises:
-        CheckpointError: Missing, unsupported, corrupt or truncated file; a pickle that references
-            anything but tensors; no tensor dict (the message says what was found instead).
+        CheckpointError: Missing, unsupported, corrupt or truncated file; one that would take more memory to
+            load than allowed or available; a pickle that references anything but tensors; no tensor dict (the
+            message says what was found instead).
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -168,6 +182,7 @@ def read_checkpoint(path: str | Path, checkpoint_key: str | None = None) -> Chec
             f"Checkpoint '{file}' is empty (0 bytes).",
             hint="The copy or download did not finish; fetch the file again.",
         )
+    check_checkpoint_size(file, expected_bytes, architecture)
     if name.endswith(".safetensors"):
         if checkpoint_key is not None:
             raise CheckpointError(
@@ -597,7 +612,12 @@ def _timm_from_checkpoint(
     spec: ModelSpec, progress: Progress, checkpoint_key: str | None, extra: dict[str, Any]
 ) -> tuple[Any, str]:
     progress(f"loading checkpoint {Path(str(spec.checkpoint)).name}")
-    ckpt = read_checkpoint(str(spec.checkpoint), checkpoint_key)
+    ckpt = read_checkpoint(
+        str(spec.checkpoint),
+        checkpoint_key,
+        expected_bytes=lambda: _weight_bytes("timm", spec.architecture),
+        architecture=spec.architecture,
+    )
     _record_checkpoint(ckpt, extra)
     progress(f"building {spec.architecture}")
     model = _timm_create(spec.architecture, spec)
@@ -611,6 +631,16 @@ def _timm_from_checkpoint(
             f"{where} does not fit timm architecture {spec.architecture!r}: {_first_line(exc)}."
         ) from exc
     return model, str(ckpt.path)
+
+
+def _weight_bytes(library: str, architecture: str) -> int | None:
+    """The architecture's fp32 weight bytes (built without weights, cached), or ``None`` when unknown."""
+    from hubui.catalog import model_facts
+
+    try:
+        return model_facts(library, architecture).size_fp32_bytes
+    except Exception:  # only a limit depends on it: an architecture the catalog can't size is not refused here
+        return None
 
 
 def _record_checkpoint(ckpt: Checkpoint, extra: dict[str, Any]) -> None:
@@ -1022,7 +1052,12 @@ def _openclip_from_checkpoint(
     extra: dict[str, Any],
 ) -> tuple[Any, str]:
     progress(f"loading checkpoint {Path(str(spec.checkpoint)).name}")
-    ckpt = read_checkpoint(str(spec.checkpoint), checkpoint_key)
+    ckpt = read_checkpoint(
+        str(spec.checkpoint),
+        checkpoint_key,
+        expected_bytes=lambda: _weight_bytes("open_clip", arch),
+        architecture=arch,
+    )
     _record_checkpoint(ckpt, extra)
     progress(f"building {arch}")
     model = _openclip_create(arch, spec, model_cfg, overrides)

@@ -30,6 +30,7 @@ from hubui.export import (
     rebuild_from_folder,
 )
 from hubui.loading import load_model
+from hubui.outdir import check_out_dir, export_files
 from hubui.parity import (
     ParityReport,
     Tolerance,
@@ -64,7 +65,8 @@ class ConvertOptions:
         tolerance: Overrides the precision's tolerance preset.
         images: Extra parity images of the user's own (paths).
         include_pytorch_bin: Also write ``pytorch_model.bin``.
-        overwrite: Replace a non-empty ``out_dir``.
+        overwrite: Replace an earlier hubui export in ``out_dir`` (a folder holding anything else, the current
+            directory, a folder above it and home are refused: see :mod:`hubui.outdir`).
         batch_size: Parity batch size; ``None`` (the default) picks it from the model's size and input size so
             the forward passes add at most about a fifth of the weights' memory (see
             :func:`hubui.parity.auto_batch_size`: 1 for resnet50, 4 for ViT-B-32).
@@ -144,6 +146,7 @@ def iter_convert(
     to_transformers = check_target(options.target) == "transformers"
     if to_transformers:
         check_convertible_name(spec)  # before anything is loaded
+    check_out_dir(options.out_dir, options.overwrite)  # a folder in the way costs no model load
     if loaded is None:
         yield ConvertEvent("load", f"loading {name}", 0.0)
         loaded = load_model(spec)
@@ -219,7 +222,7 @@ def convert(
 
 
 def _list_files(folder: Path) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+    return export_files(folder)
 
 
 def _folder_facts(folder: Path) -> dict[str, Any]:

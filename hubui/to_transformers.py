@@ -42,7 +42,6 @@ import torch
 
 from hubui.errors import (
     CheckpointMismatchError,
-    ExportError,
     HubUnreachableError,
     InvalidInputError,
     ModelError,
@@ -55,10 +54,10 @@ from hubui.export import (
     PICKLE_WEIGHTS_NAME,
     SAFE_WEIGHTS_NAME,
     ExportResult,
-    _dir_is_nonempty,
     check_precision,
     staged_folder,
 )
+from hubui.outdir import check_out_dir, export_files
 from hubui.spec import LoadedModel, ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -591,10 +590,11 @@ def export_transformers(
 
     Args:
         loaded: A timm model.
-        out_dir: The folder to create (must not exist or be empty, unless ``overwrite``).
+        out_dir: The folder to create (must not exist or be empty, unless ``overwrite`` and it holds an earlier
+            hubui export: see :mod:`hubui.outdir`).
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; recorded under ``config.json["hubui"]``.
         include_pytorch_bin: Also write ``pytorch_model.bin``.
-        overwrite: Replace a non-empty ``out_dir``.
+        overwrite: Replace an earlier hubui export in ``out_dir``; a folder holding anything else is refused.
         plan: A plan made already by :func:`plan_transformers`.
 
     Returns:
@@ -602,17 +602,13 @@ def export_transformers(
 
     Raises:
         NotConvertibleError: The model cannot be expressed in transformers.
-        ExportError: ``out_dir`` is not empty, or writing failed (nothing is left at ``out_dir`` then).
+        ExportError: ``out_dir`` is not empty (or, with ``overwrite``, not an earlier export), or writing failed
+            (nothing is left at ``out_dir`` then).
         InvalidInputError: Unknown precision, or transformers is not installed.
     """
     dtype = check_precision(precision)
     plan = plan or plan_transformers(loaded)
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and _dir_is_nonempty(out) and not overwrite:
-        raise ExportError(
-            f"Output folder {str(out)!r} already exists and is not empty",
-            hint="Choose a new folder, empty it, or pass overwrite=True.",
-        )
+    out = check_out_dir(out_dir, overwrite)
     import safetensors.torch
     from transformers import ResNetConfig, ViTConfig
 
@@ -651,7 +647,7 @@ def export_transformers(
         config.to_json_file(str(staging / CONFIG_NAME))
         (staging / PREPROCESSOR_NAME).write_text(json.dumps(plan.preprocessor, indent=2) + "\n", encoding="utf-8")
     written = json.loads((out / CONFIG_NAME).read_text(encoding="utf-8"))
-    files = tuple(sorted((p.name, p.stat().st_size) for p in out.iterdir() if p.is_file()))
+    files = export_files(out)
     logger.info("exported %s to transformers (%s) in %s", loaded.spec.architecture, precision, out)
     return ExportResult(folder=out, files=files, precision=precision, library="transformers", config=written)
 

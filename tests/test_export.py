@@ -127,7 +127,15 @@ def test_refuses_non_empty_folder_unless_overwrite(resnet: LoadedModel, tmp_path
     with pytest.raises(ExportError, match="not empty"):
         export_model(resnet, out)
     assert (out / "keep.txt").read_text() == "mine"
+    # overwrite replaces only an earlier export, never a user's files (tests/test_overwrite_safety.py)
+    with pytest.raises(ExportError, match="keep.txt"):
+        export_model(resnet, out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
 
+    (out / "keep.txt").unlink()
+    export_model(resnet, out)
+    with pytest.raises(ExportError, match="not empty"):
+        export_model(resnet, out)
     result = export_model(resnet, out, precision="bf16", overwrite=True)
     assert [n for n, _ in result.files] == ["config.json", "model.safetensors"]
     assert read_export_precision(out) == "bf16"

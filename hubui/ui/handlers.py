@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -155,6 +156,31 @@ def run_convert(
     Yields:
         ``(table, progress, plot, verdict, files, push button, repo name, session)``.
     """
+    uploads = [p for p in (forms.file_path(checkpoint), *forms.file_paths(images)) if p]
+    try:
+        yield from _run_convert(
+            session, library, architecture, tag, checkpoint, precision, tolerance_mode, images, repo_name, override,
+            target, request,
+        )  # fmt: skip
+    except hubui.HubUIError as exc:
+        _hide_server_paths(exc, session, uploads)  # errors before the conversion starts: the spec, the images
+        raise
+
+
+def _run_convert(
+    session: Session,
+    library: str,
+    architecture: str | None,
+    tag: str | None,
+    checkpoint: Any,
+    precision: str,
+    tolerance_mode: str,
+    images: Any,
+    repo_name: str | None,
+    override: bool,
+    target: str,
+    request: gr.Request | None,
+) -> Iterator[tuple[Any, ...]]:
     spec = forms.model_spec(library, architecture, tag, checkpoint)
     from hubui.parity import load_image
 
@@ -172,6 +198,7 @@ def run_convert(
     name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
     session.cancel = cancel = threading.Event()
     report, override_gate = None, gate(session, override)
+    uploads = [spec.checkpoint or "", *image_paths]
     try:
         for event in hubui.iter_convert(spec, options, cancel=cancel):
             report = event.report or report
@@ -184,12 +211,34 @@ def run_convert(
             if stopped:
                 return
     except hubui.HubUIError as exc:  # show where it stopped, then let the mapping raise the gr.Error
+        _hide_server_paths(exc, session, uploads)
         yield _convert_view(
             report, "stopped by an error", "## ERROR\n" + inline(exc), gr.skip(), override_gate, name, session
         )
         raise
     finally:
         session.cancel = None
+
+
+def _hide_server_paths(exc: hubui.HubUIError, session: Session, uploads: list[str]) -> None:
+    """Rewrite an error's text so that it names uploads by their file names and never shows a server folder.
+
+    Gradio keeps an upload at ``<temp>/gradio/<hash>/<name>``, and exports go to the session's scratch folder:
+    neither path means anything to a visitor, and both tell an attacker about the server.
+    """
+    swaps: dict[str, str] = {}
+    for upload in uploads:
+        if upload:
+            for form in {upload, str(Path(upload).resolve())}:
+                swaps[form] = Path(upload).name
+    for folder in (session.workdir, session.scratch_root):
+        if folder is not None:
+            for form in {str(folder), str(Path(folder).resolve())}:
+                swaps[form] = "the session folder"
+    for old in sorted(swaps, key=len, reverse=True):  # longest first: a folder is a prefix of its files
+        exc.message = exc.message.replace(old, swaps[old])
+        exc.hint = (exc.hint or "").replace(old, swaps[old])
+    exc.args = (exc.message,)
 
 
 def _short_paths(message: str, session: Session) -> str:
@@ -266,6 +315,7 @@ def load_existing_card(
     readme = hubui.fetch_readme(repo, token=token, revision=(branch or "").strip() or None)
     if readme is None:
         raise hubui.InvalidInputError(f"{repo} has no README (or does not exist).", "Fill the card fields here.")
+    hubui.load_card_metadata(readme, f"{repo}'s README")  # someone else's YAML: refuse an alias bomb first
     values = forms.fields_from_readme(readme)
     return (*(values.get(key, gr.skip()) for key in forms.CARD_KEYS), views.card_markdown(readme))
 
