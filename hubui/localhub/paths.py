@@ -9,12 +9,14 @@ folder of one name (``a`` and ``a/b``), which no checkout can hold; and two name
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
 from hubui.localhub.storage_errors import StorageError
 
 MAX_PATH = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Code points HFS+ ignores in names (git's is_hfs_dotgit skips the same ones).
 _HFS_IGNORED = dict.fromkeys(
@@ -43,14 +45,15 @@ def check_path(path: str) -> str:
     shown = repr(path[:200])
     if not path or len(path) > MAX_PATH:
         raise StorageError(400, f"Invalid path in repo: {shown}: empty or longer than {MAX_PATH} characters")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+    if _CONTROL.search(path):
         raise StorageError(400, f"Invalid path in repo: {shown}: control characters are not allowed in paths")
     if "\\" in path:
         raise StorageError(400, f"Invalid path in repo: {shown}: use '/' between folders, not '\\'")
     parts = path.split("/")
     if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise StorageError(400, f"Invalid path in repo: {shown}: it must be relative, without '.', '..' or '//'")
-    if any(_is_dotgit(p) for p in parts):
+    # Only a part holding "git" or a non-ASCII character can spell .git: most paths skip the per-part look.
+    if ("git" in path.lower() or not path.isascii()) and any(_is_dotgit(p) for p in parts):
         raise StorageError(400, f"Invalid path in repo: {shown}: '.git' is not allowed as a file or folder name")
     return path
 
