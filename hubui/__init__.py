@@ -90,6 +90,10 @@ _EXPORTS: dict[str, str] = {
     "validate_branch": "hubui.publishing",
     "check_parity_gate": "hubui.publishing",
     "fetch_readme": "hubui.publishing",
+    "validate_tag": "hubui.publishing",
+    "folder_files": "hubui.push_files",
+    "OpenPullRequest": "hubui.pr_reuse",
+    "find_identical_open_pr": "hubui.pr_reuse",
     # the transformers target
     "TARGETS": "hubui.to_transformers",
     "TransformersPlan": "hubui.to_transformers",
@@ -117,6 +121,7 @@ _EXPORTS: dict[str, str] = {
     "load_card_file": "hubui.card",
     "merge_card": "hubui.card",
     "card_diff": "hubui.card",
+    "load_card_metadata": "hubui.card_yaml",
     # local hub
     "LocalHub": "hubui.localhub",
     "build_directory": "hubui.localhub",

@@ -40,6 +40,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from hubui.card_rules import raise_for_card_text
+from hubui.card_yaml import load_card_metadata
 from hubui.errors import InvalidCardError, InvalidInputError, InvalidRepoIdError
 from hubui.spec import PRECISIONS
 
@@ -854,7 +855,8 @@ def merge_card(existing: str | None, new: ModelCard, mode: MergeMode) -> str | N
 
     Raises:
         InvalidInputError: If ``mode`` is not one of ``keep``, ``replace``, ``merge``.
-        InvalidCardError: If ``mode`` is ``merge`` and the existing metadata cannot be parsed.
+        InvalidCardError: If ``mode`` is ``merge`` and the existing metadata cannot be parsed, or is over the
+            limits of :mod:`hubui.card_yaml` (a YAML alias bomb, a README over 1 MiB).
     """
     if mode not in MERGE_MODES:
         raise InvalidInputError(f"Unknown README mode {mode!r}.", f"Use one of: {', '.join(MERGE_MODES)}.")
@@ -865,6 +867,8 @@ def merge_card(existing: str | None, new: ModelCard, mode: MergeMode) -> str | N
         return None
     if mode == "replace":
         return str(new)
+    # Someone else's YAML: parsed with limits first, so that ModelCard's own parse below is known to be bounded.
+    load_card_metadata(existing, "The README already in the repo")
     try:
         merged = ModelCard(existing)
     except (ValueError, yaml.YAMLError) as exc:

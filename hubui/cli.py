@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hubui.errors import ExportError, HubUIError, InvalidInputError, ParityFailedError
+from hubui.errors import ExportError, HubUIError, InvalidInputError, NamespaceForbiddenError, ParityFailedError
 from hubui.shutdown import EXIT_TERMINATED, Terminated, interrupt_on_sigterm
 
 if TYPE_CHECKING:
@@ -287,7 +287,12 @@ def _cmd_push(args: argparse.Namespace) -> int:
     validate_branch(args.revision)
     fields: CardFields | None = load_card_file(args.card) if args.card else None
     # Who is pushing, before a conversion or the model libraries load (the push checks it again).
-    auth.require_write(auth.whoami(args.token), namespace)
+    identity = auth.whoami(args.token)
+    try:
+        auth.require_write(identity, namespace)
+    except NamespaceForbiddenError:
+        if not args.create_pr:
+            raise  # a PR onto someone else's existing repo is allowed: the push checks that the repo exists
     with contextlib.ExitStack() as stack:
         original = source = None
         if args.from_dir is not None:
@@ -319,6 +324,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             readme_mode=args.readme,
             allow_failed_parity=args.allow_failed_parity,
             hf_tokenizer_self=args.hf_tokenizer_self,
+            tag=args.tag,
             **request_kwargs,
         )
         return (
@@ -473,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
     p.add_argument("--dry-run", action="store_true", help="show what would be committed; upload nothing")
     p.add_argument("--no-verify", action="store_true", help="skip the re-download check after the push")
+    p.add_argument(
+        "--tag",
+        metavar="TAG",
+        help="tag the pushed commit (e.g. v1) once the verification passed; an existing tag is refused before "
+        "anything is uploaded",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.set_defaults(func=_cmd_push)
 

@@ -40,6 +40,8 @@ from hubui.parity import (
     write_parity_json,
 )
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
+from hubui.push_files import folder_files
+from hubui.push_tags import tag_after_push
 from hubui.spec import LoadedModel, ModelSpec
 from hubui.to_transformers import (
     check_convertible_name,
@@ -313,15 +315,17 @@ def make_card(
 
 @dataclass(frozen=True)
 class PublishResult:
-    """A finished push and the verification after it."""
+    """A finished push, the verification after it, and the tag made on the commit (``PushRequest.tag``)."""
 
     push: PushResult
     verification: Verification | None
+    tag: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.push.to_dict(),
             "verification": self.verification.to_dict() if self.verification else None,
+            "tag": self.tag,
         }
 
 
@@ -380,6 +384,7 @@ def dry_run(
     request: PushRequest, fields: CardFields | None = None, token: str | None = None, source: str | None = None
 ) -> PushPlan:
     """What :func:`publish` would commit, and the card's diff against the repo's README. Uploads nothing."""
+    folder_files(request.folder)  # links and special files are refused before the card reads the folder
     card = make_card(request.folder, request.repo_id, fields, source=source, override=request.allow_failed_parity)
     return plan_push(request, card, token=token)
 
@@ -409,16 +414,20 @@ def publish(
         on_report: Receives the verification's partial parity reports.
 
     Returns:
-        The push and the verification (``None`` when ``verify`` is false).
+        The push, the verification (``None`` when ``verify`` is false) and the tag: ``request.tag`` is created
+        on the pushed commit once the verification passed (right after the push when ``verify`` is false), and
+        not at all when it did not pass.
 
     Raises:
         Everything :func:`hubui.publishing.push` raises; nothing is uploaded when a check fails.
+        PushError: The push landed but the Hub refused the tag.
     """
     say = progress or (lambda _m: None)
+    folder_files(request.folder)  # links and special files are refused before the card reads the folder
     card = make_card(request.folder, request.repo_id, fields, source=source, override=request.allow_failed_parity)
     result = push(request, card, token=token, progress=say)
     if not verify:
-        return PublishResult(result, None)
+        return PublishResult(result, None, tag_after_push(request, result, None, token, say))
     say(f"verifying {result.repo_id}@{result.commit_oid[:10]}: re-download and parity")
     precision = _folder_facts(Path(request.folder))["precision"]
     tolerance: Tolerance | None = None
@@ -430,7 +439,7 @@ def publish(
         reference, tolerance = reference_from_folder(request.folder), tolerance_preset("fp32")
     verification = verify_push(result, reference, precision, token=token, tolerance=tolerance, on_report=on_report)
     say(f"verification {verification.status}")
-    return PublishResult(result, verification)
+    return PublishResult(result, verification, tag_after_push(request, result, verification, token, say))
 
 
 __all__ = [

@@ -1,12 +1,15 @@
 """Push an exported folder to the Hub as one commit, and prove afterwards that it still reproduces the logits.
 
 Order of work, so that nothing is uploaded when anything before the commit fails: validate the
-request, check the parity gate, check the token's identity and rights, read the repo's existing
-README, and only then create the repo/branch and send a single commit (to a branch or as a PR).
+request, check the folder's files (regular files only: :mod:`hubui.push_files`), the parity gate, the
+token's identity and rights, read the repo's existing README, check that a requested tag is free, and only
+then create the repo/branch, check its visibility again, open the files, and send a single commit (to a
+branch or as a PR; a PR that already proposes the same files is reused: :mod:`hubui.pr_reuse`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx2
-from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, hf_hub_download
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, get_hf_file_metadata, hf_hub_download, hf_hub_url
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
@@ -31,9 +34,12 @@ from huggingface_hub.errors import (
 
 from hubui import auth
 from hubui.card import MERGE_MODES, card_diff, merge_card
+from hubui.card_rules import raise_for_card_text
+from hubui.card_yaml import check_readme_size
 from hubui.errors import (
     HubUIError,
     HubUnreachableError,
+    InvalidCardError,
     InvalidInputError,
     InvalidRepoIdError,
     InvalidRevisionError,
@@ -42,6 +48,9 @@ from hubui.errors import (
     PushError,
     exception_chain,
 )
+from hubui.pr_reuse import find_identical_open_pr
+from hubui.push_checks import check_target, check_visibility_again
+from hubui.push_files import PlannedFile, commit_operations, folder_files, read_text_checked
 
 if TYPE_CHECKING:
     from hubui.parity import ParityReport, Tolerance
@@ -178,6 +187,31 @@ def validate_branch(branch: str | None) -> str | None:
     return branch
 
 
+def validate_tag(tag: str | None) -> str | None:
+    """Check the name of a tag to put on the pushed commit (``None``: no tag).
+
+    Args:
+        tag: The tag, e.g. ``v1`` or ``v1.0.2``.
+
+    Returns:
+        The tag, or ``None``.
+
+    Raises:
+        InvalidRevisionError: For names git or the Hub would refuse, naming the value and why.
+    """
+    if tag is None:
+        return None
+    if not isinstance(tag, str):
+        raise InvalidRevisionError(f"Tag name must be text, not {type(tag).__name__}")
+    problem = _branch_problem(tag)
+    if problem is not None:
+        raise InvalidRevisionError(
+            f"Invalid tag name {tag!r}: {problem}",
+            "Use a tag like 'v1' or 'v1.0.2': no spaces, '..', '~', '^', ':' or a leading '/'.",
+        )
+    return tag
+
+
 @dataclass(frozen=True)
 class PushRequest:
     """Where and how to push an exported folder.
@@ -196,6 +230,8 @@ class PushRequest:
         hf_tokenizer_self: open_clip with a Hugging Face tokenizer: the pushed ``open_clip_config.json`` names
             this repo as the tokenizer's source (open_clip's ``--hf-tokenizer-self``); the folder is unchanged.
             See :func:`hubui.export.hub_config_override`.
+        tag: A tag to put on the pushed commit (``v1``). It must not exist yet (checked before any upload);
+            :func:`hubui.pipeline.publish` creates it once verification passed. Not with ``create_pr``.
     """
 
     folder: Path
@@ -208,14 +244,7 @@ class PushRequest:
     readme_mode: ReadmeMode = "keep"
     allow_failed_parity: bool = False
     hf_tokenizer_self: bool = False
-
-
-@dataclass(frozen=True)
-class PlannedFile:
-    """A file that a push commits."""
-
-    path: str
-    size: int
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +305,8 @@ class PushResult:
         files: What was committed.
         changed: ``False`` when every file was already there unchanged: the Hub then makes no commit
             (and opens no PR), and ``commit_oid`` is the existing head.
+        existing_pr: The number of an open PR that already proposed exactly these files and was reused
+            instead of opening a second one (``changed`` is then ``False``).
     """
 
     repo_id: str
@@ -286,10 +317,12 @@ class PushResult:
     pr_url: str | None
     files: tuple[PlannedFile, ...]
     changed: bool = True
+    existing_pr: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": self.changed,
+            "existing_pr": self.existing_pr,
             "repo_id": self.repo_id,
             "repo_url": self.repo_url,
             "commit_oid": self.commit_oid,
@@ -351,19 +384,12 @@ def check_parity_gate(folder: Path, allow_failed_parity: bool) -> str | None:
 
 
 def _folder_files(folder: Path) -> list[PlannedFile]:
-    if not folder.is_dir():
-        raise InvalidInputError(f"Not a folder: {str(folder)!r}", "Pass the folder that `hubui convert` wrote.")
-    if not any((folder / name).is_file() for name in CONFIG_FILES):
+    files = folder_files(folder)  # refuses links, FIFOs, sockets and devices, naming them
+    if not any(f.path in CONFIG_FILES for f in files):
         raise InvalidInputError(
             f"{str(folder)!r} has no {' or '.join(CONFIG_FILES)}: it is not an exported model folder.",
             "Pass the folder that `hubui convert` wrote.",
         )
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel.startswith(".") or "/." in rel:
-            continue  # hidden files (.cache, .DS_Store) never travel
-        files.append(PlannedFile(rel, path.stat().st_size))
     return files
 
 
@@ -497,6 +523,12 @@ class _Session:
     def __init__(self, request: PushRequest, token: str | None, say: ProgressFn | None = None) -> None:
         self.namespace, _ = validate_repo_id(request.repo_id)
         validate_branch(request.branch)
+        validate_tag(request.tag)
+        if request.tag is not None and request.create_pr:
+            raise InvalidInputError(
+                f"A tag ({request.tag!r}) cannot be put on a pull request (--tag with --create-pr).",
+                "Push without --tag: whoever merges the PR tags the merged commit.",
+            )
         if request.readme_mode not in MERGE_MODES:
             raise InvalidInputError(
                 f"Unknown README mode {request.readme_mode!r}", f"Use one of: {', '.join(MERGE_MODES)}."
@@ -506,7 +538,15 @@ class _Session:
         self.policy = RetryPolicy.from_env()
         self.say: ProgressFn = say or (lambda _msg: None)
         self.identity = self.retrying(lambda: auth.whoami(self.token, endpoint=self.endpoint), "checking the token")
-        auth.require_write(self.identity, self.namespace)
+        # Anyone with a write token may open a PR on someone else's public repo (that is how a fixed
+        # checkpoint or card is proposed to its owner); creating it or committing to it stays refused.
+        self.foreign: NamespaceForbiddenError | None = None
+        try:
+            auth.require_write(self.identity, self.namespace)
+        except NamespaceForbiddenError as exc:
+            if not request.create_pr:
+                raise
+            self.foreign = exc
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
 
     def retrying(
@@ -541,8 +581,10 @@ def _readme_action(existing: str | None, mode: str, uploaded: str | None) -> str
     return mode
 
 
-def _target(request: PushRequest) -> str:
+def _target(request: PushRequest, foreign: bool = False) -> str:
     base = request.branch or "main"
+    if request.create_pr and foreign:
+        return f"will open a PR on {request.repo_id} against {base} (you cannot write to it: its owner decides)"
     return f"pull request against {base}" if request.create_pr else (f"branch {base}" if request.branch else "main")
 
 
@@ -551,6 +593,10 @@ def _overrides(request: PushRequest) -> dict[str, bytes]:
     from hubui.export import hub_config_override
 
     return hub_config_override(request.folder, request.repo_id, request.hf_tokenizer_self)
+
+
+# Stands for an existing README that "keep" leaves alone without reading it (it is over the size limit).
+_UNREAD_README = "(an existing README, not read: it is larger than hubui reads)"
 
 
 def _prepare(
@@ -563,20 +609,18 @@ def _prepare(
     files = [PlannedFile(f.path, len(overrides[f.path])) if f.path in overrides else f for f in files]
     try:
         private = session.repo_private(request.repo_id)
+        check_target(session, request, private)
     except (HfHubHTTPError, httpx2.TransportError) as exc:
         raise _translate(exc, request, session.endpoint) from exc
-    if private is not None and request.private and not private:
-        raise PushError(
-            f"{request.repo_id} already exists and is public, but a private push was asked for.",
-            "Make the repo private on the Hub first, or push without --private.",
-        )
     # The README: ours (from `card`, else the folder's), merged with what the repo already has.
+    folder_readme = next((f for f in files if f.path == "README.md"), None)
     files = [f for f in files if f.path != "README.md"]
     new_text: str | None = None
     if card is not None:
         new_text = str(card)
-    elif (Path(request.folder) / "README.md").is_file():
-        new_text = (Path(request.folder) / "README.md").read_text(encoding="utf-8")
+    elif folder_readme is not None:
+        new_text = read_text_checked(request.folder, folder_readme)
+        raise_for_card_text(new_text, "The folder's README.md")  # before ModelCard() parses its model-index
     existing = None
     if private is not None:
         try:
@@ -585,6 +629,10 @@ def _prepare(
             )
         except (HfHubHTTPError, httpx2.TransportError) as exc:
             raise _translate(exc, request, session.endpoint) from exc
+        except InvalidCardError:
+            if request.readme_mode != "keep":
+                raise
+            existing = _UNREAD_README  # "keep" needs only to know that there is one; it is left as it is
     readme = merge_card(existing, ModelCard(new_text), request.readme_mode) if new_text is not None else None
     if readme is not None:
         files.append(PlannedFile("README.md", len(readme.encode("utf-8"))))
@@ -613,7 +661,7 @@ def plan_push(request: PushRequest, card: ModelCard | str | None = None, token: 
         repo_id=request.repo_id,
         user=session.identity.name,
         repo_exists=private is not None,
-        target=_target(request),
+        target=_target(request, session.foreign is not None),
         files=tuple(files),
         readme_action=_readme_action(existing, request.readme_mode, readme),
         readme_diff=card_diff(existing, readme) if readme is not None else "",
@@ -648,23 +696,45 @@ def push(
     say = progress or (lambda _msg: None)
     say("checking the target")
     session, files, readme, _, private, _ = _prepare(request, card, token, say)
-    folder = Path(request.folder)
-    overrides = _overrides(request)
+    with contextlib.ExitStack() as opened:
+        # Opened (and checked again) before anything is created: what is uploaded is the file that was checked.
+        operations = commit_operations(request.folder, files, _overrides(request), readme, opened)
+        return _push_operations(request, session, files, operations, private, say)
+
+
+def _push_operations(
+    request: PushRequest,
+    session: _Session,
+    files: list[PlannedFile],
+    operations: list[CommitOperationAdd],
+    private: bool | None,
+    say: ProgressFn,
+) -> PushResult:
     repo, branch = request.repo_id, request.branch
     try:
         before = session.head(repo, branch) if private is not None else None
         if private is None:
             say(f"creating {repo}")
             session.retrying(lambda: session.api.create_repo(repo, private=request.private, exist_ok=True), "create")
-        if branch is not None:
+        if branch is not None and session.foreign is None:
             session.retrying(lambda: session.api.create_branch(repo, branch=branch, exist_ok=True), "create branch")
-        operations = [
-            CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=overrides.get(f.path) or str(folder / f.path))
-            for f in files
-            if f.path != "README.md"
-        ]
-        if readme is not None:
-            operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=readme.encode("utf-8")))
+        if request.create_pr and private is not None:
+            found = find_identical_open_pr(session.api, repo, branch or "main", operations)
+            if found is not None:
+                say(f"PR #{found.num} already proposes these exact files: {found.url}; no second PR was opened")
+                return PushResult(
+                    repo_id=repo,
+                    repo_url=f"{session.endpoint}/{repo}",
+                    commit_oid=found.head,
+                    commit_url=f"{session.endpoint}/{repo}/commit/{found.head}",
+                    revision=found.revision,
+                    pr_url=found.url,
+                    files=tuple(files),
+                    changed=False,
+                    existing_pr=found.num,
+                )
+        if request.private or private is None:
+            check_visibility_again(session, request, say)
         total = sum(f.size for f in files)
         say(f"uploading {len(files)} files ({total / 1e6:.1f} MB) as one commit")
 
@@ -810,17 +880,27 @@ def fetch_readme(repo_id: str, token: str | None = None, revision: str | None = 
 
     Raises:
         InvalidRepoIdError: A malformed repo id.
+        InvalidCardError: The README is larger than :data:`hubui.card_yaml.MAX_README_BYTES` (1 MiB; its
+            size is checked before it is downloaded), or is not UTF-8.
         HubUnreachableError: The Hub cannot be reached.
     """
     validate_repo_id(repo_id)
     endpoint = auth.endpoint()
     secret = token.strip() if token and token.strip() else None
+    what = f"{repo_id}'s README"
     try:
+        url = hf_hub_url(repo_id, "README.md", revision=revision, endpoint=endpoint)
+        metadata = get_hf_file_metadata(url, token=secret or False, endpoint=endpoint)
+        check_readme_size(metadata.size or 0, what)  # before the download: a README is input from others
         with tempfile.TemporaryDirectory(prefix="hubui-readme-") as tmp:
             path = hf_hub_download(
                 repo_id, "README.md", revision=revision, cache_dir=tmp, token=secret or False, endpoint=endpoint
             )
-            return Path(path).read_text(encoding="utf-8")
+            check_readme_size(os.path.getsize(path), what)  # it may have grown between the two requests
+            try:
+                return Path(path).read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidCardError(f"{what} is not UTF-8 text (bad byte at offset {exc.start}).") from exc
     except LocalEntryNotFoundError as exc:
         # huggingface_hub's "no connection and nothing cached" is a subclass of EntryNotFoundError: an
         # unreachable Hub must not read as "this repo has no README".
@@ -851,5 +931,6 @@ __all__ = [
     "read_parity_verdict",
     "validate_branch",
     "validate_repo_id",
+    "validate_tag",
     "verify_push",
 ]
