@@ -84,7 +84,10 @@ def test_move_list_and_gated(localhub, alice, repo, repo_name):
     assert resp.status_code == 400 and "gated" in resp.json()["error"]
     moved = f"alice/{repo_name}-moved"
     alice.move_repo(repo, moved)
-    assert not alice.repo_exists(repo) and alice.model_info(moved).gated == "manual"
+    assert alice.model_info(moved).gated == "manual"
+    assert alice.model_info(repo).id == moved  # the old id still reads, as on the Hub
+    with pytest.raises(HfHubHTTPError):  # ...but never writes
+        alice.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo)
     assert moved in [m.id for m in alice.list_models(author="alice")]
     assert [m.id for m in alice.list_models(author="alice", search=f"{repo_name}-moved")] == [moved]
     with pytest.raises(HfHubHTTPError) as exc:

@@ -73,7 +73,40 @@ def move_repo(store: Store, repo_type: str, from_id: str, to_id: str) -> RepoMet
         namespace, name = to_id.split("/")
         new = replace(meta, namespace=namespace, name=name)
         _write_atomic(dest / "repo.json", json.dumps(asdict(new)).encode())
+        # The old id keeps answering reads, as on the Hub, until a repo of that name is created again.
+        redirects = _redirects(store, repo_type)
+        redirects = {k: v for k, v in redirects.items() if k != to_id.lower()}
+        redirects.update({k: to_id for k, v in redirects.items() if v.lower() == from_id.lower()})
+        redirects[from_id.lower()] = to_id
+        _write_atomic(_redirects_path(store, repo_type), json.dumps(redirects).encode())
     return new
+
+
+def _redirects_path(store: Store, repo_type: str) -> Path:
+    return store.root / "repos" / repo_type / "redirects.json"
+
+
+def _redirects(store: Store, repo_type: str) -> dict[str, str]:
+    path = _redirects_path(store, repo_type)
+    return _read_json(path) if path.is_file() else {}
+
+
+def renamed_to(store: Store, repo_type: str, repo_id: str) -> RepoMeta | None:
+    """The repo ``repo_id`` was moved to, for reads of the old id (``None`` when it was not moved)."""
+    target = _redirects(store, repo_type).get(repo_id.lower())
+    return store.get_repo(repo_type, target) if target else None
+
+
+SPACE_README = "---\ntitle: {name}\nemoji: 🚀\ncolorFrom: blue\ncolorTo: green\nsdk: {sdk}\npinned: false\n---\n"
+
+
+def add_space_readme(store: Store, meta: RepoMeta, author: str) -> None:
+    """The README.md the Hub writes into a new Space (its YAML says the SDK); the creator usually replaces it."""
+    from hubui.localhub.storage import AddFile
+
+    text = SPACE_README.format(name=meta.name, sdk=meta.sdk or "static")
+    entry = store.put_bytes(text.encode())
+    store.commit(meta, "main", [AddFile("README.md", entry)], author=author, summary="initial README")
 
 
 def listing(store: Store, repo_type: str, visible: Any, params: Any) -> list[dict[str, Any]]:

@@ -126,3 +126,14 @@ def repo_factory(api: HfApi) -> Generator[RepoFactory, None, None]:
             api.delete_repo(repo_id=repo_id, repo_type=repo_type, token=token, missing_ok=True)
         except Exception as exc:  # cleanup only: the test's outcome is already decided
             warnings.warn(f"could not delete {repo_id}: {exc}", stacklevel=1)
+
+
+@pytest.fixture
+def new_repo_id(api: HfApi) -> Generator[str, None, None]:
+    """A repo id in the test user's namespace that does not exist yet; deleted after the test."""
+    repo_id = f"{api.whoami()['name']}/{repo_name()}"
+    yield repo_id
+    try:
+        api.delete_repo(repo_id=repo_id, missing_ok=True)
+    except Exception as exc:  # cleanup only
+        warnings.warn(f"could not delete {repo_id}: {exc}", stacklevel=1)
