@@ -125,6 +125,15 @@ _EXPORTS: dict[str, str] = {
     # local hub
     "LocalHub": "hubui.localhub",
     "build_directory": "hubui.localhub",
+    # batch: a whole zoo from one manifest
+    "batch": "hubui.batch",
+    "BatchEntry": "hubui.batch",
+    "BatchReport": "hubui.batch",
+    "CommitBudget": "hubui.batch",
+    "EntryResult": "hubui.batch",
+    "Manifest": "hubui.batch",
+    "ManifestError": "hubui.batch",
+    "load_manifest": "hubui.batch",
     # shutdown
     "Terminated": "hubui.shutdown",
     "interrupt_on_sigterm": "hubui.shutdown",

@@ -388,6 +388,27 @@ def _publish(
     return EXIT_FAILED if status == "failed" else EXIT_OK
 
 
+# --- batch ------------------------------------------------------------------------------------------
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from hubui.batch import batch
+
+    result = batch(
+        args.manifest,
+        workers=args.workers,
+        ray=args.ray,
+        dry_run=args.dry_run,
+        commit_budget=args.commit_budget,
+        journal=args.journal,
+        token=args.token,
+        report=args.report,
+    )
+    if args.json:
+        _emit_json(args, result.to_dict())
+    else:
+        _emit(args, result.to_text())
+    return result.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hubui`` command."""
     parser = argparse.ArgumentParser(prog="hubui", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -487,6 +508,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("batch", help="convert, push and verify every model of a manifest (locally or on Ray)")
+    p.add_argument("manifest", help="YAML or JSON file with 'defaults' and 'models'")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="entries at once (default: memory and cores)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run each entry as a Ray task (pip install 'hubui[ray]'); ADDRESS of an existing cluster, "
+        "else RAY_ADDRESS or a local one",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan per entry (skip / convert + push)")
+    p.add_argument(
+        "--commit-budget",
+        default="100/h",
+        metavar="N/PERIOD",
+        help="commits all workers may make per period: 100/h (default; the Hub allows about 128), 30/min, 2/10s",
+    )
+    p.add_argument("--journal", metavar="FILE", help="record of verified entries (default: beside the manifest)")
+    p.add_argument("--report", action="append", metavar="FILE", help="write the report: .md Markdown, else JSON")
+    p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    p.set_defaults(func=_cmd_batch)
 
     space = sub.add_parser("space", help="deploy hubui itself as a Hugging Face Space")
     space_sub = space.add_subparsers(dest="space_command", required=True)
