@@ -82,7 +82,8 @@ def test_create_model_space_private_and_exist_ok(alice, localhub, repo_name):
     space = alice.create_repo(f"team/{repo_name}-space", repo_type="space", space_sdk="gradio")
     assert space == f"{localhub.url}/spaces/team/{repo_name}-space"
     info = alice.space_info(f"team/{repo_name}-space")
-    assert info.sdk == "gradio" and [s.rfilename for s in info.siblings] == [".gitattributes"]
+    # As on the Hub, a new Space holds a README.md whose YAML names its SDK.
+    assert info.sdk == "gradio" and sorted(s.rfilename for s in info.siblings) == [".gitattributes", "README.md"]
 
     alice.create_repo(f"alice/{repo_name}-private", private=True)
     assert alice.model_info(f"alice/{repo_name}-private").private is True
