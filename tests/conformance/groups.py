@@ -32,7 +32,7 @@ IN_SCOPE: tuple[tuple[str, str], ...] = (
     ("card metadata", r"repocard|[Cc]ard|metadata"),
     ("copy", r"[Cc]opy|cp_file|::test_cp"),
     ("pull requests & discussions", r"[Dd]iscussion|pull_request|_pr(_|\b)|merge|cli_discussions"),
-    ("tags", r"[Tt]ag"),
+    ("tags", r"Tag[A-Z]|_tags?\b|_tag_|::test_tag"),  # not "Staging"
     ("branches & refs", r"[Bb]ranch|refs"),
     ("errors & existence", r"exists|not_?found|[Mm]issing|[Ee]rror|invalid"),
     ("tree & paths", r"tree|list_repo_files|paths_info|expand|::test_ls|glob|find|walk|info"),

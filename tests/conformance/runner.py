@@ -13,6 +13,7 @@ constants, so an assert like ``discussion.author == USER`` still means what it s
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import runpy
 import shutil
@@ -285,17 +286,27 @@ def tally(outcomes: list[Outcome], key) -> dict[str, Counter]:
     return dict(table)
 
 
-def _rows(table: dict[str, Counter], names: list[str]) -> list[str]:
-    lines = ["| | collected | passed | failed | errored | skipped |", "|---|---:|---:|---:|---:|---:|"]
+BASELINE = Path(__file__).with_name("baseline.json")
+
+
+def _rows(table: dict[str, Counter], names: list[str], before: dict[str, dict] | None = None) -> list[str]:
+    extra = " failed+errored before |" if before is not None else ""
+    lines = [f"| | collected | passed | failed | errored | skipped |{extra}", "|---|---:|---:|---:|---:|---:|"]
+    if before is not None:
+        lines[1] += "---:|"
     for name in names:
         c = table[name]
-        lines.append(f"| {name} | {c['collected']} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |")
+        row = f"| {name} | {c['collected']} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |"
+        if before is not None:
+            b = before.get(name)
+            row += f" {b['failed'] + b['error']} |" if b else " – |"
+        lines.append(row)
     total = Counter()
     for name in names:
         total.update(table[name])
     lines.append(
         f"| **total** | {total['collected']} | {total['passed']} | {total['failed']} | {total['error']} | "
-        f"{total['skipped']} |"
+        f"{total['skipped']} |" + (" |" if before is not None else "")
     )
     return lines
 
@@ -309,6 +320,8 @@ def markdown(report: Report, command: str) -> str:
     inside = sorted(g for g in by_group if scope[g])
     outside = sorted(g for g in by_group if not scope[g])
     bad = report.in_scope_failures()
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.is_file() else None
+    before = baseline["groups"] if baseline else None
     lines = [
         "# Hub conformance: huggingface_hub's own tests against `hubui localhub`",
         "",
@@ -321,7 +334,8 @@ def markdown(report: Report, command: str) -> str:
         "(this machine cannot reach huggingface.co), Xet transfers (the local Hub speaks LFS), git-lfs pushes and",
         "huggingface_hub's own skips.",
         "",
-        f"**In-scope failures: {len(bad)}.**",
+        f"**In-scope failures: {len(bad)}.**"
+        + (f" Before ({baseline['note']}): {baseline['in_scope_failures']}." if baseline else ""),
         "",
         "## Per file",
         "",
@@ -329,7 +343,7 @@ def markdown(report: Report, command: str) -> str:
         "",
         "## In-scope feature groups",
         "",
-        *_rows(by_group, inside),
+        *_rows(by_group, inside, before),
         "",
         "## Out-of-scope groups",
         "",
