@@ -585,7 +585,8 @@ def _target(request: PushRequest, foreign: bool = False) -> str:
     base = request.branch or "main"
     if request.create_pr and foreign:
         return f"will open a PR on {request.repo_id} against {base} (you cannot write to it: its owner decides)"
-    return f"pull request against {base}" if request.create_pr else (f"branch {base}" if request.branch else "main")
+    where = f"pull request against {base}" if request.create_pr else (f"branch {base}" if request.branch else "main")
+    return f"{where}, then tag {request.tag!r} once verified" if request.tag else where
 
 
 def _overrides(request: PushRequest) -> dict[str, bytes]:

@@ -155,6 +155,8 @@ def test_an_existing_tag_is_refused_before_anything_is_uploaded(localhub, alice,
     for run in (dry_run, publish):
         with pytest.raises(InvalidInputError, match="'v1' already exists"):
             run(PushRequest(changed, repo, tag="v1"), token=localhub.users.alice)
+    plan = dry_run(PushRequest(changed, repo, tag="v2"), token=localhub.users.alice)
+    assert plan.target == "main, then tag 'v2' once verified"
     assert alice.model_info(repo).sha == head
     assert "NOTES.md" not in alice.list_repo_files(repo)
 
