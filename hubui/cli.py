@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hubui.errors import ExportError, HubUIError, InvalidInputError, NamespaceForbiddenError, ParityFailedError
+from hubui.logsafe import install_log_redaction
 from hubui.shutdown import EXIT_TERMINATED, Terminated, interrupt_on_sigterm
 
 if TYPE_CHECKING:
@@ -643,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # huggingface_hub prints its warnings through its own handler; don't print them a second time.
     logging.getLogger("huggingface_hub").propagate = False
+    install_log_redaction()  # signed LFS links never reach the terminal, even with -v
     try:
         with interrupt_on_sigterm(), _stdout_for(args):
             return int(args.func(args))

@@ -116,7 +116,7 @@ async def handle(
     d = _find(app, meta, num)
     if d is None:
         raise _http_error(404, f"Discussion #{num} not found in {meta.repo_id}")
-    body = await app._json_body(request) if await request.body() else {}
+    body = await app._json_body(request)  # capped; {} when empty
     action = rest[1:]
     book = _book(app)
     moderator = is_member(app, user, meta) or d.author == user.name

@@ -12,7 +12,10 @@ from typing import Any
 import uvicorn
 
 from hubui.localhub.faults import FaultInjector
+from hubui.localhub.limits import KEEP_ALIVE_TIMEOUT
+from hubui.localhub.protocol import GuardedHttpProtocol
 from hubui.localhub.server import LocalHubApp
+from hubui.localhub.signing import install_log_redaction
 from hubui.localhub.storage import Store
 from hubui.localhub.users import Directory
 
@@ -68,8 +71,20 @@ def _make_server(
     app: Any = LocalHubApp(store, directory)
     if faults:
         app = FaultInjector(app)
-    config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=log_level in ("debug", "info"))
-    return _Server(config, on_ready)
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        lifespan="off",
+        access_log=log_level in ("debug", "info"),
+        # uvicorn's protocol plus a deadline and a size cap for request heads (slowloris; see protocol.py)
+        http=GuardedHttpProtocol,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+    )
+    server = _Server(config, on_ready)
+    # After uvicorn.Config set up its loggers: the access log prints query strings, where LFS links carry their
+    # signature.
+    install_log_redaction()
+    return server
 
 
 def serve(

@@ -11,22 +11,15 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
-import mimetypes
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, unquote
 
 import anyio
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
-
-from hubui.localhub import browse, cardcheck, discussions_api, repo_ops
+from hubui.localhub.files import RangeError, content_headers, file_response
+from hubui.localhub.limits import BodyError
 from hubui.localhub.repo_ops import lfs_size
 from hubui.localhub.storage import (
     REPO_TYPES,
@@ -44,16 +37,21 @@ from hubui.localhub.storage import (
     check_path,
     wants_lfs,
 )
+from hubui.localhub.treeindex import TreeIndexCache, file_json
 from hubui.localhub.users import Directory, User
+from hubui.localhub.yamlsafe import CardDataCache
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from hubui.localhub import browse, cardcheck, discussions_api, limits, repo_ops, signing, yamlsafe
 
 logger = logging.getLogger("hubui.localhub")
 
 PREFIXES = {"datasets": "dataset", "spaces": "space"}
 TYPE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 RESERVED_NAMESPACES = {"api", "datasets", "spaces", "_lfs", "static"}
-CHUNK = 1024 * 1024
-UPLOAD_LINK_TTL = 3600
-MAX_NDJSON_LINE = 96 * 1024 * 1024  # a base64 regular file of up to MAX_REGULAR_FILE, plus JSON
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -124,7 +122,10 @@ class LocalHubApp:
     def __init__(self, store: Store, directory: Directory) -> None:
         self.store = store
         self.directory = directory
-        self._key = store.signing_key()
+        self._signer = signing.LinkSigner(store.signing_key())
+        self._cards = CardDataCache(store)
+        self._trees = TreeIndexCache()
+        self._yaml_limiter: anyio.CapacityLimiter | None = None
 
     # --- ASGI entry point -----------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -145,8 +146,27 @@ class LocalHubApp:
             response = _error(exc.status, exc.message, exc.code, **exc.extra)
         except StorageError as exc:
             response = _error(exc.status, exc.message, exc.code)
+        except BodyError as exc:
+            response = _error(exc.status, exc.message)
+        except RangeError as exc:
+            response = _error(416, exc.message)
+        except signing.LinkRefused as exc:
+            response = _error(403, str(exc))
         except ClientDisconnect:
             return
+        except OSError as exc:
+            if not limits.is_storage_full(exc):
+                logger.exception("Internal error on %s %s", request.method, scope.get("path"))
+                response = _error(500, "Internal error in the local Hub; see its log.")
+            else:
+                # Not a 5xx that clients retry: the same request fails the same way until someone frees space.
+                logger.error("Storage full under %s: %s (%s %s)", self.store.root, exc, request.method, scope["path"])
+                response = _error(
+                    507,
+                    f"The local Hub's storage is full ({exc.strerror}); nothing was saved. Free disk space where "
+                    "the Hub keeps its data (its --root), then try again.",
+                    "InsufficientStorage",
+                )
         except Exception:
             logger.exception("Internal error on %s %s", request.method, scope.get("path"))
             response = _error(500, "Internal error in the local Hub; see its log.")
@@ -271,14 +291,13 @@ class LocalHubApp:
     def _repo_url(self, request: Request, meta: RepoMeta) -> str:
         return f"{self._base(request)}/{TYPE_PREFIX[meta.repo_type]}{meta.repo_id}"
 
-    async def _json_body(self, request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise HubHTTPError(400, "The request body is not valid JSON") from exc
-        if not isinstance(body, dict):
-            raise HubHTTPError(400, "The request body must be a JSON object")
-        return body
+    async def _json_body(self, request: Request, limit: int = limits.MAX_JSON_BODY) -> dict[str, Any]:
+        """The request's JSON object body (``{}`` when empty), read up to ``limit`` bytes."""
+        what = f"{request.method} {request.url.path}"
+        raw = await limits.read_body(request, limit, what)
+        if len(raw) > 256 * 1024:  # a big body is parsed in a worker thread, not on the event loop
+            return await run_in_threadpool(limits.parse_json_object, raw, what)
+        return limits.parse_json_object(raw, what)
 
     # --- account --------------------------------------------------------------------------------------
     def _whoami(self, request: Request) -> Response:
@@ -313,18 +332,18 @@ class LocalHubApp:
         if user is None:
             raise HubHTTPError(401, "You must be authenticated to create a repo")
         body = await self._json_body(request)
-        name = str(body.get("name") or "")
-        namespace = body.get("organization") or user.name
+        name = _str_field(body, "name")
+        namespace = _str_field(body, "organization") or user.name
         if "/" in name:  # some clients send "ns/name" as the name
             namespace, name = name.split("/", 1)
-        repo_type = body.get("type") or "model"
+        repo_type = _str_field(body, "type") or "model"
         if repo_type not in REPO_TYPES:
             raise HubHTTPError(400, f"Invalid repo type {repo_type!r}")
         if namespace in RESERVED_NAMESPACES or not self.directory.namespace_exists(namespace):
             raise HubHTTPError(404, f"Namespace not found: {namespace!r}")
         self._check_can_write(user, namespace)
         private = body.get("visibility") == "private" or bool(body.get("private"))
-        sdk = body.get("sdk")
+        sdk = _str_field(body, "sdk") or None
         if repo_type == "space" and not sdk:
             raise HubHTTPError(400, "A Space needs an 'sdk' (gradio, docker or static)")
         url = f"{self._base(request)}/{TYPE_PREFIX[repo_type]}{namespace}/{name}"
@@ -340,10 +359,12 @@ class LocalHubApp:
 
     async def _delete_repo(self, request: Request) -> Response:
         user = self._user(request)
+        if user is None:  # before the body: an anonymous caller gets nothing read
+            raise HubHTTPError(401, "You must be authenticated to delete a repo")
         body = await self._json_body(request)
-        repo_type = body.get("type") or "model"
-        namespace = body.get("organization") or (user.name if user else "")
-        repo_id = f"{namespace}/{body.get('name')}"
+        repo_type = _str_field(body, "type") or "model"
+        namespace = _str_field(body, "organization") or user.name
+        repo_id = f"{namespace}/{_str_field(body, 'name')}"
         meta, _ = self._repo_for_write(request, repo_type, repo_id)
         await run_in_threadpool(self.store.delete_repo, meta.repo_type, meta.repo_id)
         return JSONResponse({})
@@ -352,18 +373,40 @@ class LocalHubApp:
         meta, _ = self._repo_for_write(request, repo_type, repo_id)
         body = await self._json_body(request)
         private = body.get("private")
+        if private is not None and not isinstance(private, bool):
+            raise HubHTTPError(400, f'"private" must be true or false, not {private!r}'[:200])
         if "visibility" in body:
+            if body["visibility"] not in ("private", "public"):
+                raise HubHTTPError(400, f'"visibility" must be "private" or "public", not {body["visibility"]!r}'[:200])
             private = body["visibility"] == "private"
         if "gated" in body:
             await run_in_threadpool(repo_ops.set_gated, self.store, meta, body["gated"])
         if private is not None:
-            meta = self.store.set_private(meta, bool(private))
+            meta = await run_in_threadpool(self.store.set_private, meta, private)
         return JSONResponse({"private": meta.private})
 
     async def _validate_yaml(self, request: Request) -> Response:
-        body = await self._json_body(request)
+        # Anyone may call this: the body is capped, and the parse runs in a worker thread, two at a time at most,
+        # so that big or hostile YAML never holds the event loop (or every worker thread).
+        body = await self._json_body(request, limits.MAX_VALIDATE_YAML_BODY)
+        content = body.get("content")
+        if content is not None and not isinstance(content, str):
+            raise HubHTTPError(400, f'"content" must be the README text (a string), not {type(content).__name__}')
         plain = "text/plain" in request.headers.get("accept", "")
-        return cardcheck.validate_yaml_answer(str(body.get("content") or ""), str(body.get("repoType") or ""), plain)
+        repo_type = _str_field(body, "repoType")
+
+        def answer() -> Response:
+            problem = yamlsafe.limit_problem(content or "")
+            if problem:
+                return _error(400, problem, errors=[{"message": problem}], warnings=[])
+            return cardcheck.validate_yaml_answer(content or "", repo_type, plain)
+
+        return await anyio.to_thread.run_sync(answer, limiter=self._yaml_threads())
+
+    def _yaml_threads(self) -> anyio.CapacityLimiter:
+        if self._yaml_limiter is None:
+            self._yaml_limiter = anyio.CapacityLimiter(2)
+        return self._yaml_limiter
 
     def _resolve_rev(self, meta: RepoMeta, rev: str) -> Commit:
         return self.store.resolve(meta, rev)
@@ -371,11 +414,14 @@ class LocalHubApp:
     async def _repo_info(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
         rev = "/".join(rest) if rest else "main"
-        commit = self._resolve_rev(meta, rev)
-        return JSONResponse(self._info_payload(meta, commit))
+
+        def build() -> bytes:  # reading the commit and the README, and the JSON of thousands of files: a thread
+            return _json_bytes(self._info_payload(meta, self._resolve_rev(meta, rev)))
+
+        return _json_response(await run_in_threadpool(build))
 
     def _info_payload(self, meta: RepoMeta, commit: Commit) -> dict[str, Any]:
-        card_data = browse.read_card_data(self.store, commit)
+        card_data = self._cards.get(commit)  # bounded YAML, parsed once per README
         siblings = []
         for path, e in commit.files.items():
             sib: dict[str, Any] = {"rfilename": path, "size": e.size, "blobId": e.blob_id}
@@ -416,13 +462,15 @@ class LocalHubApp:
         commit = self._resolve_rev(meta, revision)
         body = await self._json_body(request)
         out = []
-        for item in body.get("files") or []:
-            path = check_path(str(item.get("path", "")))
+        for item in _list_of_objects(body, "files"):
+            path = check_path(_str_field(item, "path"))
+            size = item.get("size", 0)
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise HubHTTPError(400, f'The "size" of {path!r} must be a whole number of bytes, not {size!r}'[:200])
             try:
-                size = int(item.get("size", 0))
-                sample = base64.b64decode(item.get("sample") or "")
-            except (TypeError, ValueError) as exc:
-                raise HubHTTPError(400, f"Bad size or sample for {path!r}") from exc
+                sample = base64.b64decode(_str_field(item, "sample"))
+            except ValueError as exc:
+                raise HubHTTPError(400, f'The "sample" of {path!r} is not valid base64') from exc
             lfs = wants_lfs(path, size, sample)
             entry: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
             existing = commit.files.get(path)
@@ -437,24 +485,29 @@ class LocalHubApp:
         meta, user = discussions_api.repo_for_commit(self, request, repo_type, repo_id, revision, create_pr)
         header: dict[str, Any] | None = None
         ops: list[Operation] = []
-        async for line in _ndjson_lines(request.stream()):
-            try:
-                item = json.loads(line)
-                key, value = item["key"], item["value"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise HubHTTPError(400, "Malformed commit payload: each line must be {key, value}") from exc
+        number = 0
+        lines = limits.ndjson_lines(request.stream(), max_line=limits.MAX_NDJSON_LINE, max_total=limits.MAX_COMMIT_BODY)
+        async for line in lines:
+            number += 1
+            key, value = await _commit_line(line, number)
+            if len(ops) >= limits.MAX_COMMIT_OPERATIONS:
+                raise BodyError(413, f"A commit may hold up to {limits.MAX_COMMIT_OPERATIONS} operations; split it")
             if key == "header":
                 header = value
             elif key == "file":
-                path = check_path(str(value.get("path", "")))
+                path = check_path(_str_field(value, "path"))
                 if value.get("encoding", "base64") != "base64":
                     raise HubHTTPError(400, f"Unsupported encoding for {path!r}")
                 try:
-                    data = base64.b64decode(value.get("content") or "", validate=True)
+                    data = base64.b64decode(_str_field(value, "content"), validate=True)
                 except ValueError as exc:
                     raise HubHTTPError(400, f"Content of {path!r} is not valid base64") from exc
-                if path == "README.md" and (problem := cardcheck.readme_error(data, meta.repo_type)):
-                    raise HubHTTPError(400, problem)
+                if path == "README.md":
+                    problem = await anyio.to_thread.run_sync(
+                        _readme_problem, data, meta.repo_type, limiter=self._yaml_threads()
+                    )
+                    if problem:
+                        raise HubHTTPError(400, problem)
                 entry: FileEntry = await run_in_threadpool(self.store.put_bytes, data)
                 ops.append(AddFile(path, entry))
             elif key == "lfsFile":
@@ -463,7 +516,7 @@ class LocalHubApp:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise HubHTTPError(400, "An lfsFile needs path, oid and size") from exc
             elif key in ("deletedFile", "deletedFolder"):
-                ops.append(Delete(check_path(str(value.get("path", "")).rstrip("/")), key == "deletedFolder"))
+                ops.append(Delete(check_path(_str_field(value, "path").rstrip("/")), key == "deletedFolder"))
             else:
                 raise HubHTTPError(400, f"Unsupported commit operation {key!r}")
         if header is None:
@@ -492,11 +545,8 @@ class LocalHubApp:
         )
 
     # --- LFS ------------------------------------------------------------------------------------------
-    def _sign(self, repo_type: str, repo_id: str, oid: str, size: int, expires: int) -> str:
-        msg = f"{repo_type}/{repo_id}/{oid}/{size}/{expires}".encode()
-        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
-
     async def _lfs_batch(self, request: Request, repo_type: str, repo_id: str) -> Response:
+        self._user(request)  # a bad token is refused before the body is read
         body = await self._json_body(request)
         operation = body.get("operation")
         if operation == "upload":
@@ -507,32 +557,33 @@ class LocalHubApp:
             meta, _ = self._repo_for_read(request, repo_type, repo_id)
         else:
             raise HubHTTPError(400, f"Unsupported LFS operation {operation!r}")
-        expires = int(time.time()) + UPLOAD_LINK_TTL
+        ttl = signing.TTL[operation]
         out = []
-        for obj in body.get("objects") or []:
+        for obj in _list_of_objects(body, "objects"):
             oid, size = str(obj.get("oid", "")), obj.get("size")
             if not SHA256_RE.match(oid) or not isinstance(size, int) or size < 0:
                 out.append({"oid": oid, "size": size, "error": {"code": 422, "message": "Invalid oid or size"}})
                 continue
             link = f"{self._base(request)}/_lfs/{repo_type}/{repo_id}/{oid}/{size}"
-            query = f"expires={expires}&sig={self._sign(repo_type, repo_id, oid, size, expires)}"
+            claims = self._signer.claims_for(operation, repo_type, repo_id, oid, size, meta.private)
+            query = self._signer.query(claims)
             have = self.store.repo_has_lfs(meta, oid, size)
             entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
             if operation == "upload" and not have:
                 entry["actions"] = {
-                    "upload": {"href": f"{link}?{query}", "expires_in": UPLOAD_LINK_TTL},
-                    "verify": {"href": f"{link}/verify?{query}", "expires_in": UPLOAD_LINK_TTL},
+                    "upload": {"href": f"{link}?{query}", "expires_in": ttl},
+                    "verify": {"href": f"{link}/verify?{query}", "expires_in": ttl},
                 }
             elif operation == "download":
                 if have:
-                    entry["actions"] = {"download": {"href": f"{link}?{query}", "expires_in": UPLOAD_LINK_TTL}}
+                    entry["actions"] = {"download": {"href": f"{link}?{query}", "expires_in": ttl}}
                 else:
                     entry["error"] = {"code": 404, "message": "Object does not exist"}
             out.append(entry)
         return JSONResponse({"transfer": "basic", "objects": out}, media_type="application/vnd.git-lfs+json")
 
     async def _lfs_transfer(self, request: Request, method: str, segs: list[str]) -> Response:
-        # /_lfs/{type}/{ns}/{name}/{oid}/{size}[/verify]?expires=..&sig=..
+        # /_lfs/{type}/{ns}/{name}/{oid}/{size}[/verify]?op=..&vis=..&expires=..&sig=.. (see signing.py)
         verify = segs[-1:] == ["verify"]
         if verify:
             segs = segs[:-1]
@@ -540,15 +591,23 @@ class LocalHubApp:
             raise HubHTTPError(404, "Unknown LFS link")
         repo_type, repo_id, oid = segs[0], f"{segs[1]}/{segs[2]}", segs[3]
         try:
-            size, expires = int(segs[4]), int(request.query_params.get("expires", "0"))
+            size = int(segs[4])
         except ValueError as exc:
             raise HubHTTPError(400, "Malformed LFS link") from exc
-        expected = self._sign(repo_type, repo_id, oid, size, expires)
-        if not hmac.compare_digest(expected, request.query_params.get("sig", "")) or expires < time.time():
-            raise HubHTTPError(403, "This upload link is invalid or has expired; ask the batch endpoint for a new one")
         meta = self.store.get_repo(repo_type, repo_id)
         if meta is None:
             raise HubHTTPError(404, "Repository not found", "RepoNotFound")
+        query = dict(request.query_params)
+        self._signer.check(
+            method=method,
+            verify=verify,
+            repo_type=repo_type,
+            repo_id=repo_id,
+            oid=oid,
+            size=size,
+            query=query,
+            private_now=meta.private,
+        )
         if verify and method == "POST":
             if not self.store.repo_has_lfs(meta, oid, size):
                 raise HubHTTPError(404, f"Object {oid} of size {size} was not received")
@@ -556,7 +615,8 @@ class LocalHubApp:
         if method == "GET" and not verify:
             if not self.store.repo_has_lfs(meta, oid, size):
                 raise HubHTTPError(404, "Object does not exist")
-            return await _file_response(request, self.store.object_path(oid), size, {})
+            headers = {"Content-Type": "application/octet-stream", "Content-Disposition": "attachment"}
+            return await file_response(request, self.store.object_path(oid), size, headers)
         if method != "PUT" or verify:
             raise HubHTTPError(405, "Method not allowed")
         receiver = self.store.object_receiver(oid, size)
@@ -583,56 +643,59 @@ class LocalHubApp:
             headers["X-Linked-Size"] = str(entry.size)
         else:
             headers["ETag"] = f'"{entry.blob_id}"'
-        headers["Content-Type"] = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(path.rsplit('/', 1)[-1])}"
-        return await _file_response(request, self.store.object_path(entry.sha256), entry.size, headers)
-
-    def _tree_entries(self, commit: Commit, path: str, recursive: bool) -> list[dict[str, Any]]:
-        prefix = path.rstrip("/") + "/" if path else ""
-        if path and path in commit.files:
-            raise HubHTTPError(404, f"{path!r} is a file, not a folder", "EntryNotFound")
-        under = {p: e for p, e in commit.files.items() if p.startswith(prefix)}
-        if path and not under:
-            raise HubHTTPError(404, f"Folder not found: {path}", "EntryNotFound")
-        entries: dict[str, dict[str, Any]] = {}
-        for p, e in under.items():
-            rel = p[len(prefix) :].split("/")
-            dirs = range(len(rel) - 1) if recursive else range(min(1, len(rel) - 1))
-            for i in dirs:
-                d = prefix + "/".join(rel[: i + 1])
-                entries.setdefault(d, {"type": "directory", "path": d})
-            if recursive or len(rel) == 1:
-                entries[p] = _file_json(p, e)
-        for d, entry in entries.items():
-            if entry["type"] == "directory":
-                listing = "".join(f"{p}:{e.blob_id}\n" for p, e in sorted(under.items()) if p.startswith(d + "/"))
-                entry["oid"] = hashlib.sha1(listing.encode()).hexdigest()
-        return [entries[k] for k in sorted(entries)]
+        headers.update(content_headers(path))  # HTML, SVG and other active types as downloads, with nosniff
+        return await file_response(request, self.store.object_path(entry.sha256), entry.size, headers)
 
     async def _tree(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
         if not rest:
             raise HubHTTPError(404, "A tree request needs a revision")
-        commit = self._resolve_rev(meta, rest[0])
         recursive = _truthy(request.query_params.get("recursive"))
-        return JSONResponse(self._tree_entries(commit, "/".join(rest[1:]), recursive))
+        path = "/".join(rest[1:]).strip("/")
+
+        def build() -> bytes:  # the index is built once per commit, in this worker thread, never on the loop
+            commit = self._resolve_rev(meta, rest[0])
+            if path and path in commit.files:
+                raise HubHTTPError(404, f"{path!r} is a file, not a folder", "EntryNotFound")
+            try:
+                entries = self._trees.get(f"{meta.repo_type}/{meta.repo_id}", commit).listing(path, recursive)
+            except KeyError:
+                raise HubHTTPError(404, f"Folder not found: {path}", "EntryNotFound") from None
+            return _json_bytes(entries)
+
+        return _json_response(await run_in_threadpool(build))
 
     async def _paths_info(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
-        commit = self._resolve_rev(meta, "/".join(rest) or "main")
+        paths = await self._paths_field(request)
+
+        def build() -> bytes:
+            commit = self._resolve_rev(meta, "/".join(rest) or "main")
+            index = self._trees.get(f"{meta.repo_type}/{meta.repo_id}", commit)
+            out: list[dict[str, Any]] = []
+            for p in paths:
+                p = p.strip("/")
+                if p in commit.files:
+                    out.append(file_json(p, commit.files[p]))
+                elif index.is_folder(p):
+                    out.append(index.entry(p))
+            return _json_bytes(out)
+
+        return _json_response(await run_in_threadpool(build))
+
+    async def _paths_field(self, request: Request) -> list[str]:
+        """The ``paths`` of a paths-info request, sent as JSON or as a form (huggingface_hub sends a form)."""
         if request.headers.get("content-type", "").startswith("application/json"):
-            paths = (await self._json_body(request)).get("paths") or []
+            paths: Any = (await self._json_body(request)).get("paths") or []
         else:
-            form = await request.form()
-            paths = form.getlist("paths")
-        out: list[dict[str, Any]] = []
-        for p in paths:
-            p = str(p).strip("/")
-            if p in commit.files:
-                out.append(_file_json(p, commit.files[p]))
-            elif any(f.startswith(p + "/") for f in commit.files):
-                out.append({"type": "directory", "path": p, "oid": hashlib.sha1(p.encode()).hexdigest()})
-        return JSONResponse(out)
+            raw = await limits.read_body(request, limits.MAX_JSON_BODY, "a paths-info request")
+            try:
+                paths = parse_qs(raw.decode("utf-8"), keep_blank_values=True).get("paths", [])
+            except UnicodeDecodeError as exc:
+                raise HubHTTPError(400, "The paths-info form is not UTF-8 text") from exc
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise HubHTTPError(400, '"paths" must be a list of paths in the repo')
+        return paths
 
     async def _commits(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
@@ -655,8 +718,11 @@ class LocalHubApp:
 
     async def _create_branch(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_write(request, repo_type, repo_id)
-        body = await self._json_body(request) if await request.body() else {}
-        await run_in_threadpool(self.store.create_branch, meta, "/".join(rest), body.get("startingPoint"))
+        body = await self._json_body(request)
+        start = body.get("startingPoint")
+        if start is not None and not isinstance(start, str):
+            raise HubHTTPError(400, f'"startingPoint" must be a branch or commit id, not {type(start).__name__}')
+        await run_in_threadpool(self.store.create_branch, meta, "/".join(rest), start)
         return JSONResponse({})
 
     async def _delete_branch(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
@@ -710,13 +776,6 @@ class LocalHubApp:
         return HTMLResponse(page)
 
 
-def _file_json(path: str, e: FileEntry) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": "file", "oid": e.blob_id, "size": e.size, "path": path}
-    if e.lfs:
-        data["lfs"] = {"oid": e.sha256, "size": e.size, "pointerSize": e.pointer_size()}
-    return data
-
-
 def _commit_json(c: Commit) -> dict[str, Any]:
     return {
         "id": c.id,
@@ -728,63 +787,62 @@ def _commit_json(c: Commit) -> dict[str, Any]:
     }
 
 
-async def _ndjson_lines(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Split a streamed body into lines without holding more than one line in memory."""
-    buf = b""
-    async for chunk in stream:
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if line.strip():
-                yield line
-        if len(buf) > MAX_NDJSON_LINE:
-            raise HubHTTPError(413, "A commit line is too large; upload big files through LFS")
-    if buf.strip():
-        yield buf
+def _readme_problem(data: bytes, repo_type: str) -> str | None:
+    """Why a README may not be committed: a YAML limit first (bounded work), then the card rules."""
+    problem = yamlsafe.limit_problem(data.decode("utf-8", "replace"))
+    return problem or cardcheck.readme_error(data, repo_type)
 
 
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """Parse ``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` into an inclusive range, or ``None`` for all."""
-    if not header or not header.startswith("bytes="):
-        return None
-    spec = header[len("bytes=") :].split(",")[0].strip()
-    start_s, _, end_s = spec.partition("-")
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+def _str_field(body: dict[str, Any], key: str) -> str:
+    """``body[key]`` as a string (``""`` when missing or null).
+
+    Raises:
+        HubHTTPError: 400 naming the field when it holds something else.
+    """
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise HubHTTPError(400, f'"{key}" must be a string, not {type(value).__name__}')
+    return value
+
+
+def _list_of_objects(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """``body[key]`` as a list of JSON objects (``[]`` when missing).
+
+    Raises:
+        HubHTTPError: 400 naming the field when it is not a list of objects.
+    """
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise HubHTTPError(400, f'"{key}" must be a list of objects')
+    return value
+
+
+async def _commit_line(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
+    """Parse line ``number`` of a commit payload into its key and value object.
+
+    Raises:
+        HubHTTPError: 400 naming the line and what is wrong with it.
+    """
     try:
-        if not start_s:
-            n = int(end_s)
-            start, end = max(0, size - n), size - 1
-        else:
-            start = int(start_s)
-            end = int(end_s) if end_s else size - 1
+        # A line can hold a 64 MB file: parse it in a worker thread.
+        item = json.loads(line) if len(line) < 256 * 1024 else await run_in_threadpool(json.loads, line)
+    except UnicodeDecodeError as exc:
+        raise HubHTTPError(400, f"Malformed commit payload: line {number} is not UTF-8 text") from exc
     except ValueError as exc:
-        raise HubHTTPError(416, f"Invalid range {header!r}") from exc
-    if (start >= size and size > 0) or start > end + 1:
-        raise HubHTTPError(416, f"Range {header!r} is outside a file of {size} bytes")
-    return start, min(end, size - 1)
-
-
-async def _file_response(request: Request, path: Any, size: int, headers: dict[str, str]) -> Response:
-    rng = _parse_range(request.headers.get("range"), size)
-    status = 200
-    start, end = 0, size - 1
-    if rng is not None:
-        start, end = rng
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    length = max(0, end - start + 1)
-    headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers)
-
-    async def body() -> AsyncIterator[bytes]:
-        async with await anyio.open_file(path, "rb") as fh:
-            await fh.seek(start)
-            remaining = length
-            while remaining > 0:
-                chunk = await fh.read(min(CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                yield chunk
-
-    return StreamingResponse(body(), status_code=status, headers=headers)
+        raise HubHTTPError(400, f"Malformed commit payload: line {number} is not valid JSON ({exc})") from exc
+    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "value" not in item:
+        raise HubHTTPError(400, f'Malformed commit payload: line {number} must be {{"key": ..., "value": ...}}')
+    key, value = item["key"], item["value"]
+    if not isinstance(value, dict):
+        raise HubHTTPError(400, f'Malformed commit payload: the "{key}" value on line {number} must be an object')
+    return key, value
