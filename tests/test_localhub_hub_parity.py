@@ -112,3 +112,11 @@ def test_readme_upload_with_bad_metadata_is_refused(alice, repo):
         alice.create_commit(
             repo, [CommitOperationAdd("README.md", b"---\nlicense: asdf\n---\n")], commit_message="bad card"
         )
+
+
+def test_repo_info_expand_answers_what_was_asked_or_400(alice, repo):
+    info = alice.model_info(repo, expand=["author", "sha"])
+    assert info.author == "alice" and len(info.sha) == 40 and info.siblings is None
+    with pytest.raises(HfHubHTTPError) as exc:
+        alice.model_info(repo, expand=["gguf"])
+    assert exc.value.response.status_code == 400 and "gguf" in str(exc.value)

@@ -193,3 +193,17 @@ def find_ignoring_case(store: Store, repo_type: str, repo_id: str) -> RepoMeta |
         return None
     wanted = repo_id.lower()
     return next((m for m in store.list_repos() if m.repo_type == repo_type and m.repo_id.lower() == wanted), None)
+
+
+def apply_expand(info: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+    """Repo info limited to the ``expand`` properties asked for, as the Hub answers ``?expand=...``.
+
+    Raises:
+        StorageError: 400 naming the properties the local Hub does not compute (never a silent omission).
+    """
+    if not expand:
+        return info
+    missing = sorted({e for e in expand if e not in info})
+    if missing:
+        raise StorageError(400, f"The local Hub cannot expand: {', '.join(missing)}; it has {', '.join(sorted(info))}")
+    return {"_id": info.get("_id"), "id": info["id"], **{e: info[e] for e in expand}}
