@@ -13,11 +13,18 @@ import contextlib
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from hubui.localhub import browse, cardcheck, discussions_api, limits, repo_ops, signing, upload_rules, yamlsafe
 from hubui.localhub.files import RangeError, content_headers, file_response
 from hubui.localhub.limits import BodyError
 from hubui.localhub.repo_ops import lfs_size
@@ -35,17 +42,10 @@ from hubui.localhub.storage import (
     StorageError,
     Store,
     check_path,
-    wants_lfs,
 )
 from hubui.localhub.treeindex import TreeIndexCache, file_json
 from hubui.localhub.users import Directory, User
 from hubui.localhub.yamlsafe import CardDataCache
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Receive, Scope, Send
-
-from hubui.localhub import browse, cardcheck, discussions_api, limits, repo_ops, signing, yamlsafe
 
 logger = logging.getLogger("hubui.localhub")
 
@@ -59,7 +59,7 @@ Handler = Callable[..., Awaitable[Response]]
 def _error(status: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
     # A control character (a path or name with a newline) in a header makes uvicorn drop the connection unanswered.
     text = "".join(c if " " <= c < "\x7f" else "?" for c in message)
-    headers = {"X-Error-Message": text[:500]}
+    headers = {"X-Error-Message": text[:500], "X-Request-Id": uuid.uuid4().hex}  # the client quotes it in errors
     if code:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
@@ -241,6 +241,7 @@ class LocalHubApp:
             ("POST", "tag"): self._tag,
             ("DELETE", "tag"): self._tag,
             ("PUT", "settings"): self._settings,
+            ("GET", "auth-check"): self._auth_check,
             ("GET", "xet-write-token"): self._xet_token,
             ("GET", "xet-read-token"): self._xet_token,
         }
@@ -267,7 +268,9 @@ class LocalHubApp:
 
     def _repo_for_read(self, request: Request, repo_type: str, repo_id: str) -> tuple[RepoMeta, User | None]:
         user = self._user(request)
-        meta = self.store.get_repo(repo_type, repo_id)
+        meta = self.store.get_repo(repo_type, repo_id) or repo_ops.find_ignoring_case(self.store, repo_type, repo_id)
+        if meta is None and request.method in ("GET", "HEAD"):  # reads of a moved repo's old id, never writes
+            meta = repo_ops.renamed_to(self.store, repo_type, repo_id)
         if meta is None or not self._can_read(meta, user):
             raise HubHTTPError(404, "Repository not found", "RepoNotFound")
         return meta, user
@@ -355,6 +358,8 @@ class LocalHubApp:
             if exc.status == 409:
                 raise HubHTTPError(409, exc.message, url=url) from exc
             raise
+        if repo_type == "space":
+            await run_in_threadpool(repo_ops.add_space_readme, self.store, meta, user.name)
         return JSONResponse({"url": url, "name": meta.repo_id, "id": meta.repo_id})
 
     async def _delete_repo(self, request: Request) -> Response:
@@ -415,8 +420,11 @@ class LocalHubApp:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
         rev = "/".join(rest) if rest else "main"
 
+        expand = request.query_params.getlist("expand")
+
         def build() -> bytes:  # reading the commit and the README, and the JSON of thousands of files: a thread
-            return _json_bytes(self._info_payload(meta, self._resolve_rev(meta, rev)))
+            info = self._info_payload(meta, self._resolve_rev(meta, rev))
+            return _json_bytes(repo_ops.apply_expand(info, expand))
 
         return _json_response(await run_in_threadpool(build))
 
@@ -462,8 +470,12 @@ class LocalHubApp:
         commit = self._resolve_rev(meta, revision)
         body = await self._json_body(request)
         out = []
+        patterns = upload_rules.lfs_patterns(self.store, commit)  # the repo's own .gitattributes
+        gitignore = body.get("gitIgnore") if isinstance(body.get("gitIgnore"), str) else None
+        if gitignore is None:
+            gitignore = upload_rules.repo_gitignore(self.store, commit)
         for item in _list_of_objects(body, "files"):
-            path = check_path(_str_field(item, "path"))
+            path = upload_rules.checked_path(_str_field(item, "path"))
             size = item.get("size", 0)
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise HubHTTPError(400, f'The "size" of {path!r} must be a whole number of bytes, not {size!r}'[:200])
@@ -471,8 +483,9 @@ class LocalHubApp:
                 sample = base64.b64decode(_str_field(item, "sample"))
             except ValueError as exc:
                 raise HubHTTPError(400, f'The "sample" of {path!r} is not valid base64') from exc
-            lfs = wants_lfs(path, size, sample)
-            entry: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False}
+            lfs = upload_rules.wants_lfs(patterns, path, size, sample)
+            ignore = upload_rules.ignored(gitignore, path)
+            entry: dict[str, Any] = {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": ignore}
             existing = commit.files.get(path)
             if existing is not None and existing.lfs == lfs:
                 entry["oid"] = existing.sha256 if lfs else existing.blob_id
@@ -564,8 +577,9 @@ class LocalHubApp:
             if not SHA256_RE.match(oid) or not isinstance(size, int) or size < 0:
                 out.append({"oid": oid, "size": size, "error": {"code": 422, "message": "Invalid oid or size"}})
                 continue
-            link = f"{self._base(request)}/_lfs/{repo_type}/{repo_id}/{oid}/{size}"
-            claims = self._signer.claims_for(operation, repo_type, repo_id, oid, size, meta.private)
+            # The stored id, not the URL's: ids are case-insensitive, the signed link names the repo exactly.
+            link = f"{self._base(request)}/_lfs/{repo_type}/{meta.repo_id}/{oid}/{size}"
+            claims = self._signer.claims_for(operation, repo_type, meta.repo_id, oid, size, meta.private)
             query = self._signer.query(claims)
             have = self.store.repo_has_lfs(meta, oid, size)
             entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
@@ -651,6 +665,7 @@ class LocalHubApp:
         if not rest:
             raise HubHTTPError(404, "A tree request needs a revision")
         recursive = _truthy(request.query_params.get("recursive"))
+        expand = _truthy(request.query_params.get("expand"))
         path = "/".join(rest[1:]).strip("/")
 
         def build() -> bytes:  # the index is built once per commit, in this worker thread, never on the loop
@@ -661,13 +676,16 @@ class LocalHubApp:
                 entries = self._trees.get(f"{meta.repo_type}/{meta.repo_id}", commit).listing(path, recursive)
             except KeyError:
                 raise HubHTTPError(404, f"Folder not found: {path}", "EntryNotFound") from None
+            if expand:
+                entries = [dict(e) for e in entries]
+                upload_rules.add_last_commits(self.store, meta, commit, entries)
             return _json_bytes(entries)
 
         return _json_response(await run_in_threadpool(build))
 
     async def _paths_info(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
-        paths = await self._paths_field(request)
+        paths, expand = await self._paths_field(request)
 
         def build() -> bytes:
             commit = self._resolve_rev(meta, "/".join(rest) or "main")
@@ -679,23 +697,31 @@ class LocalHubApp:
                     out.append(file_json(p, commit.files[p]))
                 elif index.is_folder(p):
                     out.append(index.entry(p))
+            if expand:
+                out = [dict(e) for e in out]
+                upload_rules.add_last_commits(self.store, meta, commit, out)
             return _json_bytes(out)
 
         return _json_response(await run_in_threadpool(build))
 
-    async def _paths_field(self, request: Request) -> list[str]:
-        """The ``paths`` of a paths-info request, sent as JSON or as a form (huggingface_hub sends a form)."""
+    async def _paths_field(self, request: Request) -> tuple[list[str], bool]:
+        """The ``paths`` and ``expand`` of a paths-info request, sent as JSON or as a form (huggingface_hub sends
+        a form)."""
         if request.headers.get("content-type", "").startswith("application/json"):
-            paths: Any = (await self._json_body(request)).get("paths") or []
+            body = await self._json_body(request)
+            paths: Any = body.get("paths") or []
+            expand = body.get("expand") in (True, "true", "True", "1")
         else:
             raw = await limits.read_body(request, limits.MAX_JSON_BODY, "a paths-info request")
             try:
-                paths = parse_qs(raw.decode("utf-8"), keep_blank_values=True).get("paths", [])
+                form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
             except UnicodeDecodeError as exc:
                 raise HubHTTPError(400, "The paths-info form is not UTF-8 text") from exc
+            paths = form.get("paths", [])
+            expand = _truthy((form.get("expand") or [""])[0])
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise HubHTTPError(400, '"paths" must be a list of paths in the repo')
-        return paths
+        return paths, expand
 
     async def _commits(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
@@ -732,6 +758,13 @@ class LocalHubApp:
 
     async def _discussions(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         return await discussions_api.handle(self, request, request.method, repo_type, repo_id, rest)
+
+    async def _auth_check(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
+        if rest == ["write"]:
+            self._repo_for_write(request, repo_type, repo_id)
+        else:
+            self._repo_for_read(request, repo_type, repo_id)
+        return JSONResponse({})
 
     async def _xet_token(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         self._repo_for_read(request, repo_type, repo_id)
