@@ -169,3 +169,16 @@ def test_a_user_or_org_name_with_a_trailing_newline_is_refused(which):
     assert "zed" in err.value.message and token not in str(err.value)
     with pytest.raises(LocalHubConfigError):
         build_directory([f"zed\n:{token}:write"] if which == "user" else [], [] if which == "user" else ["zed\n:"])
+
+
+def test_merging_a_pr_that_would_put_a_folder_over_a_file_is_a_conflict(alice, repo):
+    pr = alice.create_commit(
+        repo, [CommitOperationAdd("data/x.txt", b"x")], commit_message="a folder", create_pr=True
+    ).pr_num
+    alice.create_commit(repo, [CommitOperationAdd("data", b"a file")], commit_message="a file on main")
+    before = alice.list_repo_commits(repo)[0].commit_id
+    with pytest.raises(HfHubHTTPError) as err:
+        alice.merge_pull_request(repo, pr)
+    assert err.value.response.status_code == 409 and "'data'" in (err.value.server_message or "")
+    assert alice.list_repo_commits(repo)[0].commit_id == before
+    assert alice.get_discussion_details(repo, pr).status == "open"

@@ -18,6 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from hubui.localhub.paths import check_tree
 from hubui.localhub.storage import (
     Commit,
     Discussion,
@@ -319,6 +320,10 @@ class DiscussionBook:
                 raise StorageError(
                     409, f"Pull request #{num} conflicts with {branch} on: {', '.join(sorted(conflicts))}"
                 )
+            try:  # each side was a valid tree; together they may hold a file and a folder of one name, or NFC twins
+                check_tree(files, [p for p in _changed(base.files, tip.files) if p in tip.files])
+            except StorageError as exc:
+                raise StorageError(409, f"Pull request #{num} conflicts with {branch}: {exc.message}") from exc
             commit = self.store._write_commit(
                 meta, (head.id, tip.id), author, f"Merge refs/pr/{num}: {d.title}", "", files
             )
