@@ -66,14 +66,16 @@ def _prs(api: HfApi, repo: str) -> list:
 def test_bob_proposes_to_alice_then_alice_merges_and_a_second_run_finds_the_open_pr(
     localhub, alice, alices_repo, exported
 ):
+    """bob proposes the converted checkpoint and his card (merged into alice's README) to alice's repo."""
     repo, bob = alices_repo, localhub.users.bob
     main_before = alice.model_info(repo).sha
+    args = ("push", "--from", str(exported), "--repo-id", repo, "--create-pr", "--readme", "merge")
 
-    plan = _ok(_hubui("push", "--from", str(exported), "--repo-id", repo, "--create-pr", "--dry-run", token=bob))
+    plan = _ok(_hubui(*args, "--dry-run", token=bob))
     assert f"will open a PR on {repo}" in plan.stdout
     assert _prs(alice, repo) == [] and alice.model_info(repo).sha == main_before
 
-    first = _ok(_hubui("push", "--from", str(exported), "--repo-id", repo, "--create-pr", token=bob))
+    first = _ok(_hubui(*args, token=bob))
     prs = _prs(alice, repo)
     assert len(prs) == 1 and prs[0].author == "bob" and prs[0].status == "open"
     num = prs[0].num
@@ -82,8 +84,10 @@ def test_bob_proposes_to_alice_then_alice_merges_and_a_second_run_finds_the_open
     assert alice.model_info(repo).sha == main_before  # main untouched until alice merges
     info = alice.get_paths_info(repo, ["model.safetensors"], revision=f"refs/pr/{num}")[0]
     assert info.lfs.sha256 == _sha256(exported / "model.safetensors")
+    card = Path(alice.hf_hub_download(repo, "README.md", revision=f"refs/pr/{num}")).read_text()
+    assert "alice's model" in card and "Conversion and parity" in card
 
-    second = _ok(_hubui("push", "--from", str(exported), "--repo-id", repo, "--create-pr", token=bob))
+    second = _ok(_hubui(*args, token=bob))
     said = second.stdout + second.stderr
     assert f"PR #{num} already proposes these exact files" in said
     assert f"{localhub.url}/{repo}/discussions/{num}" in said
@@ -91,11 +95,12 @@ def test_bob_proposes_to_alice_then_alice_merges_and_a_second_run_finds_the_open
 
     alice.merge_pull_request(repo, num)
     assert alice.get_discussion_details(repo, num).status == "merged"
-    merged = alice.get_paths_info(repo, ["model.safetensors", "config.json"])
-    assert {p.path for p in merged} == {"model.safetensors", "config.json"}
+    merged = alice.get_paths_info(repo, ["model.safetensors", "config.json", "README.md"])
+    assert {p.path for p in merged} == {"model.safetensors", "config.json", "README.md"}
     assert next(p for p in merged if p.path == "model.safetensors").lfs.sha256 == _sha256(
         exported / "model.safetensors"
     )
+    assert "Conversion and parity" in Path(alice.hf_hub_download(repo, "README.md")).read_text()
 
 
 def test_a_changed_folder_opens_a_new_pr(localhub, alice, alices_repo, exported, tmp_path):
