@@ -198,6 +198,14 @@ def _line_too_long(max_line: int) -> str:
     return f"A commit line is over {_mib(max_line)}; upload big files through LFS"
 
 
+def storage_full_message(exc: OSError) -> str:
+    """What a client is told (with 507) when the disk, a quota or a file-size limit refused a write."""
+    return (
+        f"The local Hub's storage is full ({exc.strerror}); nothing was saved. Free disk space where the Hub keeps "
+        "its data (its --root), then try again."
+    )
+
+
 def is_storage_full(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk (or a quota, or a file-size limit) refused a write."""
     return isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS
@@ -221,4 +229,5 @@ __all__ = [
     "ndjson_lines",
     "parse_json_object",
     "read_body",
+    "storage_full_message",
 ]

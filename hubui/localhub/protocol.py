@@ -14,10 +14,15 @@ from typing import Any
 
 from hubui.localhub.limits import HEADER_TIMEOUT, MAX_HEADER_BYTES
 
+_Base: type[Any]
 try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    _Base = HttpToolsProtocol
 except ImportError:  # pragma: no cover - httptools missing: uvicorn's h11 protocol caps header size itself
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    _Base = H11Protocol
 
 # h11 limits the head's size itself (h11_max_incomplete_event_size); httptools does not.
 _COUNTS_HEAD = _Base.__name__ == "HttpToolsProtocol"

@@ -7,11 +7,8 @@ The endpoints and fields follow ``HUB_API.md`` (checked against huggingface_hub 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,8 +22,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from hubui.localhub import browse, cardcheck, discussions_api, limits, repo_ops, signing, upload_rules, yamlsafe
-from hubui.localhub.files import RangeError, content_headers, file_response
+from hubui.localhub.files import RangeError, content_headers, file_response, receive_pipelined
 from hubui.localhub.limits import BodyError
+from hubui.localhub.payloads import commit_line, json_bytes, json_response, list_of_objects, str_field
 from hubui.localhub.repo_ops import lfs_size
 from hubui.localhub.storage import (
     REPO_TYPES,
@@ -36,7 +34,6 @@ from hubui.localhub.storage import (
     Commit,
     Delete,
     FileEntry,
-    ObjectReceiver,
     Operation,
     RepoMeta,
     StorageError,
@@ -63,40 +60,6 @@ def _error(status: int, message: str, code: str | None = None, **extra: Any) -> 
     if code:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
-
-
-_UPLOAD_BLOCK = 8 << 20
-
-
-async def _receive_pipelined(request: Request, receiver: ObjectReceiver) -> None:
-    """Stream an upload into ``receiver``, hashing and writing one block in a worker thread while the event loop
-    receives the next: done inline, the disk write and the sha256 sat between reads and halved the upload speed.
-    At most two blocks (16 MB) per upload are in memory."""
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-    block: list[bytes] = []
-    held = 0
-    try:
-        async for chunk in request.stream():
-            if not chunk:
-                continue
-            block.append(chunk)
-            held += len(chunk)
-            if held >= _UPLOAD_BLOCK:
-                data, block, held = b"".join(block), [], 0
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, receiver.write, data)
-        if pending is not None:
-            await pending
-            pending = None
-        if block:
-            await run_in_threadpool(receiver.write, b"".join(block))
-    finally:
-        if pending is not None:
-            # Whatever went wrong, let the worker finish before the caller closes the receiver's file.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
 
 
 class HubHTTPError(Exception):
@@ -161,12 +124,7 @@ class LocalHubApp:
             else:
                 # Not a 5xx that clients retry: the same request fails the same way until someone frees space.
                 logger.error("Storage full under %s: %s (%s %s)", self.store.root, exc, request.method, scope["path"])
-                response = _error(
-                    507,
-                    f"The local Hub's storage is full ({exc.strerror}); nothing was saved. Free disk space where "
-                    "the Hub keeps its data (its --root), then try again.",
-                    "InsufficientStorage",
-                )
+                response = _error(507, limits.storage_full_message(exc), "InsufficientStorage")
         except Exception:
             logger.exception("Internal error on %s %s", request.method, scope.get("path"))
             response = _error(500, "Internal error in the local Hub; see its log.")
@@ -335,18 +293,18 @@ class LocalHubApp:
         if user is None:
             raise HubHTTPError(401, "You must be authenticated to create a repo")
         body = await self._json_body(request)
-        name = _str_field(body, "name")
-        namespace = _str_field(body, "organization") or user.name
+        name = str_field(body, "name")
+        namespace = str_field(body, "organization") or user.name
         if "/" in name:  # some clients send "ns/name" as the name
             namespace, name = name.split("/", 1)
-        repo_type = _str_field(body, "type") or "model"
+        repo_type = str_field(body, "type") or "model"
         if repo_type not in REPO_TYPES:
             raise HubHTTPError(400, f"Invalid repo type {repo_type!r}")
         if namespace in RESERVED_NAMESPACES or not self.directory.namespace_exists(namespace):
             raise HubHTTPError(404, f"Namespace not found: {namespace!r}")
         self._check_can_write(user, namespace)
         private = body.get("visibility") == "private" or bool(body.get("private"))
-        sdk = _str_field(body, "sdk") or None
+        sdk = str_field(body, "sdk") or None
         if repo_type == "space" and not sdk:
             raise HubHTTPError(400, "A Space needs an 'sdk' (gradio, docker or static)")
         url = f"{self._base(request)}/{TYPE_PREFIX[repo_type]}{namespace}/{name}"
@@ -367,9 +325,9 @@ class LocalHubApp:
         if user is None:  # before the body: an anonymous caller gets nothing read
             raise HubHTTPError(401, "You must be authenticated to delete a repo")
         body = await self._json_body(request)
-        repo_type = _str_field(body, "type") or "model"
-        namespace = _str_field(body, "organization") or user.name
-        repo_id = f"{namespace}/{_str_field(body, 'name')}"
+        repo_type = str_field(body, "type") or "model"
+        namespace = str_field(body, "organization") or user.name
+        repo_id = f"{namespace}/{str_field(body, 'name')}"
         meta, _ = self._repo_for_write(request, repo_type, repo_id)
         await run_in_threadpool(self.store.delete_repo, meta.repo_type, meta.repo_id)
         return JSONResponse({})
@@ -398,7 +356,7 @@ class LocalHubApp:
         if content is not None and not isinstance(content, str):
             raise HubHTTPError(400, f'"content" must be the README text (a string), not {type(content).__name__}')
         plain = "text/plain" in request.headers.get("accept", "")
-        repo_type = _str_field(body, "repoType")
+        repo_type = str_field(body, "repoType")
 
         def answer() -> Response:
             problem = yamlsafe.limit_problem(content or "")
@@ -424,9 +382,9 @@ class LocalHubApp:
 
         def build() -> bytes:  # reading the commit and the README, and the JSON of thousands of files: a thread
             info = self._info_payload(meta, self._resolve_rev(meta, rev))
-            return _json_bytes(repo_ops.apply_expand(info, expand))
+            return json_bytes(repo_ops.apply_expand(info, expand))
 
-        return _json_response(await run_in_threadpool(build))
+        return json_response(await run_in_threadpool(build))
 
     def _info_payload(self, meta: RepoMeta, commit: Commit) -> dict[str, Any]:
         card_data = self._cards.get(commit)  # bounded YAML, parsed once per README
@@ -474,13 +432,13 @@ class LocalHubApp:
         gitignore = body.get("gitIgnore") if isinstance(body.get("gitIgnore"), str) else None
         if gitignore is None:
             gitignore = upload_rules.repo_gitignore(self.store, commit)
-        for item in _list_of_objects(body, "files"):
-            path = upload_rules.checked_path(_str_field(item, "path"))
+        for item in list_of_objects(body, "files"):
+            path = upload_rules.checked_path(str_field(item, "path"))
             size = item.get("size", 0)
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise HubHTTPError(400, f'The "size" of {path!r} must be a whole number of bytes, not {size!r}'[:200])
             try:
-                sample = base64.b64decode(_str_field(item, "sample"))
+                sample = base64.b64decode(str_field(item, "sample"))
             except ValueError as exc:
                 raise HubHTTPError(400, f'The "sample" of {path!r} is not valid base64') from exc
             lfs = upload_rules.wants_lfs(patterns, path, size, sample)
@@ -502,17 +460,17 @@ class LocalHubApp:
         lines = limits.ndjson_lines(request.stream(), max_line=limits.MAX_NDJSON_LINE, max_total=limits.MAX_COMMIT_BODY)
         async for line in lines:
             number += 1
-            key, value = await _commit_line(line, number)
+            key, value = await commit_line(line, number)
             if len(ops) >= limits.MAX_COMMIT_OPERATIONS:
                 raise BodyError(413, f"A commit may hold up to {limits.MAX_COMMIT_OPERATIONS} operations; split it")
             if key == "header":
                 header = value
             elif key == "file":
-                path = check_path(_str_field(value, "path"))
+                path = check_path(str_field(value, "path"))
                 if value.get("encoding", "base64") != "base64":
                     raise HubHTTPError(400, f"Unsupported encoding for {path!r}")
                 try:
-                    data = base64.b64decode(_str_field(value, "content"), validate=True)
+                    data = base64.b64decode(str_field(value, "content"), validate=True)
                 except ValueError as exc:
                     raise HubHTTPError(400, f"Content of {path!r} is not valid base64") from exc
                 if path == "README.md":
@@ -529,7 +487,7 @@ class LocalHubApp:
                 except (KeyError, TypeError, ValueError) as exc:
                     raise HubHTTPError(400, "An lfsFile needs path, oid and size") from exc
             elif key in ("deletedFile", "deletedFolder"):
-                ops.append(Delete(check_path(_str_field(value, "path").rstrip("/")), key == "deletedFolder"))
+                ops.append(Delete(check_path(str_field(value, "path").rstrip("/")), key == "deletedFolder"))
             else:
                 raise HubHTTPError(400, f"Unsupported commit operation {key!r}")
         if header is None:
@@ -572,7 +530,7 @@ class LocalHubApp:
             raise HubHTTPError(400, f"Unsupported LFS operation {operation!r}")
         ttl = signing.TTL[operation]
         out = []
-        for obj in _list_of_objects(body, "objects"):
+        for obj in list_of_objects(body, "objects"):
             oid, size = str(obj.get("oid", "")), obj.get("size")
             if not SHA256_RE.match(oid) or not isinstance(size, int) or size < 0:
                 out.append({"oid": oid, "size": size, "error": {"code": 422, "message": "Invalid oid or size"}})
@@ -635,7 +593,7 @@ class LocalHubApp:
             raise HubHTTPError(405, "Method not allowed")
         receiver = self.store.object_receiver(oid, size)
         try:
-            await _receive_pipelined(request, receiver)
+            await receive_pipelined(request, receiver)
             await run_in_threadpool(receiver.finish)
         finally:
             receiver.abort()
@@ -679,9 +637,9 @@ class LocalHubApp:
             if expand:
                 entries = [dict(e) for e in entries]
                 upload_rules.add_last_commits(self.store, meta, commit, entries)
-            return _json_bytes(entries)
+            return json_bytes(entries)
 
-        return _json_response(await run_in_threadpool(build))
+        return json_response(await run_in_threadpool(build))
 
     async def _paths_info(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
@@ -700,9 +658,9 @@ class LocalHubApp:
             if expand:
                 out = [dict(e) for e in out]
                 upload_rules.add_last_commits(self.store, meta, commit, out)
-            return _json_bytes(out)
+            return json_bytes(out)
 
-        return _json_response(await run_in_threadpool(build))
+        return json_response(await run_in_threadpool(build))
 
     async def _paths_field(self, request: Request) -> tuple[list[str], bool]:
         """The ``paths`` and ``expand`` of a paths-info request, sent as JSON or as a form (huggingface_hub sends
@@ -824,58 +782,3 @@ def _readme_problem(data: bytes, repo_type: str) -> str | None:
     """Why a README may not be committed: a YAML limit first (bounded work), then the card rules."""
     problem = yamlsafe.limit_problem(data.decode("utf-8", "replace"))
     return problem or cardcheck.readme_error(data, repo_type)
-
-
-def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-def _json_response(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
-
-
-def _str_field(body: dict[str, Any], key: str) -> str:
-    """``body[key]`` as a string (``""`` when missing or null).
-
-    Raises:
-        HubHTTPError: 400 naming the field when it holds something else.
-    """
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise HubHTTPError(400, f'"{key}" must be a string, not {type(value).__name__}')
-    return value
-
-
-def _list_of_objects(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """``body[key]`` as a list of JSON objects (``[]`` when missing).
-
-    Raises:
-        HubHTTPError: 400 naming the field when it is not a list of objects.
-    """
-    value = body.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise HubHTTPError(400, f'"{key}" must be a list of objects')
-    return value
-
-
-async def _commit_line(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
-    """Parse line ``number`` of a commit payload into its key and value object.
-
-    Raises:
-        HubHTTPError: 400 naming the line and what is wrong with it.
-    """
-    try:
-        # A line can hold a 64 MB file: parse it in a worker thread.
-        item = json.loads(line) if len(line) < 256 * 1024 else await run_in_threadpool(json.loads, line)
-    except UnicodeDecodeError as exc:
-        raise HubHTTPError(400, f"Malformed commit payload: line {number} is not UTF-8 text") from exc
-    except ValueError as exc:
-        raise HubHTTPError(400, f"Malformed commit payload: line {number} is not valid JSON ({exc})") from exc
-    if not isinstance(item, dict) or not isinstance(item.get("key"), str) or "value" not in item:
-        raise HubHTTPError(400, f'Malformed commit payload: line {number} must be {{"key": ..., "value": ...}}')
-    key, value = item["key"], item["value"]
-    if not isinstance(value, dict):
-        raise HubHTTPError(400, f'Malformed commit payload: the "{key}" value on line {number} must be an object')
-    return key, value
