@@ -169,9 +169,9 @@ def open_checked(folder: str | Path, file: PlannedFile) -> Iterator[BinaryIO]:
     handle = os.fdopen(fd, "rb")
     with handle:
         info = os.fstat(fd)
-        why = _kind(info.st_mode, info.st_nlink)
-        if why is not None or info.st_size != file.size:
-            now = why or f"a file of {info.st_size} bytes instead of {file.size}"
+        kind = _kind(info.st_mode, info.st_nlink)
+        if kind is not None or info.st_size != file.size:
+            now = kind or f"a file of {info.st_size} bytes instead of {file.size}"
             raise _refuse(Path(folder), file.path, f"changed since it was checked: it is now {now}")
         os.set_blocking(fd, True)
         yield handle
