@@ -83,7 +83,7 @@ def _check_model_index(value: object) -> list[CardProblem]:
             problems.append(CardProblem(path, f'"{path}" must be an object with "name" and "results"'))
             continue
         problems += _need(model, "name", path, str) + _need(model, "results", path, list)
-        results = model.get("results") if isinstance(model.get("results"), list) else []
+        results: list[Any] = model["results"] if isinstance(model.get("results"), list) else []
         for j, result in enumerate(results[:MAX_WALK]):
             rpath = f"{path}.results[{j}]"
             if not isinstance(result, dict):
@@ -96,7 +96,7 @@ def _check_model_index(value: object) -> list[CardProblem]:
             if isinstance(result.get("dataset"), dict):
                 problems += _need(result["dataset"], "type", f"{rpath}.dataset", str)
                 problems += _need(result["dataset"], "name", f"{rpath}.dataset", str)
-            metrics = result.get("metrics") if isinstance(result.get("metrics"), list) else []
+            metrics: list[Any] = result["metrics"] if isinstance(result.get("metrics"), list) else []
             for k, metric in enumerate(metrics[:MAX_WALK]):
                 mpath = f"{rpath}.metrics[{k}]"
                 if not isinstance(metric, dict):

@@ -6,6 +6,8 @@ refuse (400); warnings (a card without metadata) are returned and the card is ta
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from hubui.card_rules import CardProblem, check_card_text
@@ -24,7 +26,7 @@ def validate_yaml_answer(content: str, repo_type: str, plain: bool) -> Response:
     if plain:
         lines = [f"- Error: {p.message}" for p in errors] + [f"- Warning: {p.message}" for p in warnings]
         return PlainTextResponse("\n".join(lines), status_code=status)
-    body = {
+    body: dict[str, Any] = {
         "errors": [{"message": p.message, "field": p.field} for p in errors],
         "warnings": [{"message": p.message, "field": p.field} for p in warnings],
     }

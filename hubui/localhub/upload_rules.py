@@ -103,7 +103,7 @@ def last_commits(store: Store, meta: RepoMeta, commit: Commit, paths: list[str])
     """For each file or folder path, the newest commit reachable from ``commit`` (first parents) that changed it."""
     want = {p: (p in commit.files) for p in paths}  # True: a file, False: a folder
     found: dict[str, Commit] = {}
-    cur = commit
+    cur: Commit | None = commit
     while want and cur is not None:
         parent = store.get_commit(meta, cur.parents[0]) if cur.parents else None
         before = parent.files if parent is not None else {}
