@@ -107,3 +107,16 @@ def test_budget_counts_a_window_from_each_commits_answer_and_a_429_pauses_everyo
     assert log.paused_for(20.0) == pytest.approx(24.0)
     assert log.try_acquire(40.0) == (None, pytest.approx(4.0))
     assert log.try_acquire(44.0)[0] is not None
+
+
+def test_local_admission_never_starts_an_entry_that_does_not_fit_beside_those_running():
+    from hubui.batch.runner_local import admit
+
+    gb = 10**9
+    needs = [3 * gb, 3 * gb, 1 * gb, 9 * gb]
+    assert admit([0, 1, 2, 3], [], needs, workers=4, memory_budget=5 * gb) == [0, 2]  # 1 does not fit beside 0
+    assert admit([1, 3], [3 * gb], needs, workers=4, memory_budget=5 * gb) == []
+    assert admit([1, 3], [], needs, workers=4, memory_budget=5 * gb) == [1]
+    assert admit([3], [], needs, workers=4, memory_budget=5 * gb) == [3]  # larger than the budget: alone
+    assert admit([3], [1 * gb], needs, workers=4, memory_budget=5 * gb) == []
+    assert admit([0, 1, 2], [], [1, 1, 1], workers=2, memory_budget=10) == [0, 1]  # and never more than workers

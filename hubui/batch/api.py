@@ -76,7 +76,10 @@ def batch(
         prev = records.get(result.fingerprint) or {}
         same = prev.get("files") == result.files and prev.get("commit") == result.commit
         if result.verdict in ("verified", "skipped") and result.files and not same:
-            journal_file.add(_record(entries[result.index], result))
+            try:
+                journal_file.add(_record(entries[result.index], result))
+            except OSError as exc:  # the batch goes on: a re-run then compares by converting instead
+                display.note(f"cannot write the journal {journal_file.path}: {exc}")
         if on_result is not None:
             on_result(result)
 

@@ -94,6 +94,7 @@ def hub_state(repo_id: str, revision: str | None, token: str | None) -> HubState
     """
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.hf_api import RepoFile
 
     from hubui import auth
 
@@ -105,10 +106,9 @@ def hub_state(repo_id: str, revision: str | None, token: str | None) -> HubState
         return HubState(False)
     files: dict[str, tuple[str | None, str, int]] = {}
     for e in entries:
-        if getattr(e, "blob_id", None) is None:
+        if not isinstance(e, RepoFile):
             continue  # a folder
-        lfs = getattr(e, "lfs", None)
-        files[e.path] = (lfs.sha256 if lfs is not None else None, e.blob_id, int(e.size))
+        files[e.path] = (e.lfs.sha256 if e.lfs is not None else None, e.blob_id, int(e.size))
     verdict = None
     if "parity.json" in files:
         try:

@@ -246,7 +246,7 @@ class LiveDisplay:
         bar = self.bars.pop(result.index, None)
         if bar is not None:
             bar.close()
-        what = result.verdict
+        what: str = result.verdict
         if result.commit:
             what += f" ({result.commit[:10]})"
         if result.error:
@@ -257,6 +257,13 @@ class LiveDisplay:
             self.overall.update(1)
         else:
             self._line(line)
+
+    def note(self, text: str) -> None:
+        """A warning line that is not about one entry's progress."""
+        if self.overall is not None:
+            self.overall.write(f"[batch] warning: {text}", file=self.stream)
+        else:
+            self._line(f"warning: {text}")
 
     def _line(self, text: str) -> None:
         self.stream.write(f"[batch] {text}\n")

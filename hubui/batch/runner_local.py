@@ -81,6 +81,30 @@ def run_local(
     return [results[i] for i in range(len(jobs))]
 
 
+def admit(pending: list[int], running: list[int], needs: list[int], workers: int, memory_budget: int) -> list[int]:
+    """Which pending entries to start now, in order: each must fit beside those running and those admitted before
+    it (a later, smaller entry may pass one that does not fit yet), at most ``workers`` in all. An entry larger than
+    the whole budget starts only when nothing else runs.
+
+    Args:
+        pending: Entry numbers waiting, in manifest order.
+        running: The memory needs of the entries running now.
+        needs: Every entry's need, by entry number.
+        workers: Entries at once.
+        memory_budget: Bytes the running entries' needs may add up to.
+    """
+    started: list[int] = []
+    used, count = sum(running), len(running)
+    for i in pending:
+        if count >= workers:
+            break
+        if count and used + needs[i] > memory_budget:
+            continue
+        started.append(i)
+        used, count = used + needs[i], count + 1
+    return started
+
+
 def _drive(
     pool: ProcessPoolExecutor,
     jobs: list[EntryJob],
@@ -97,12 +121,7 @@ def _drive(
     """Submit what fits, collect what finishes; returns the entries still to run after the pool broke."""
     running: dict[Future[EntryResult], int] = {}
     while pending or running:
-        for i in list(pending):
-            if len(running) >= workers:
-                break
-            used = sum(needs[j] for j in running.values())
-            if running and used + needs[i] > memory_budget:
-                continue  # does not fit beside those running; a smaller later entry may
+        for i in admit(pending, [needs[j] for j in running.values()], needs, workers, memory_budget):
             running[pool.submit(_task, jobs[i])] = i
             pending.remove(i)
         done, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
