@@ -191,6 +191,23 @@ def test_an_authenticated_json_body_over_the_cap_is_413(hub, alice):
     assert answer.status == 413, answer.head
 
 
+def test_an_lfs_upload_is_streamed_not_held(hub, alice, tmp_path):
+    """A 256 MB LFS upload (real huggingface_hub, from a file) passes through the Hub in blocks: its peak memory grows
+    by far less than the file."""
+    proc, _ = hub
+    repo_id = _repo(alice)
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:
+        for _ in range(256):
+            fh.write(os.urandom(MB))
+    reset_peak_rss(proc.proc.pid)
+    before = peak_rss(proc.proc.pid)
+    alice.upload_file(path_or_fileobj=str(big), path_in_repo="big.bin", repo_id=repo_id)
+    grew = peak_rss(proc.proc.pid) - before
+    assert [f for f in alice.list_repo_files(repo_id) if f == "big.bin"] == ["big.bin"]
+    assert grew < 96 * MB, f"the Hub's peak memory grew by {grew / MB:.0f} MB for a 256 MB upload"
+
+
 # --- item 11: slowloris, header floods, malformed bodies, a full disk ----------------------------------------
 def test_a_half_sent_header_is_closed_and_others_are_served(hub):
     proc, tokens = hub
