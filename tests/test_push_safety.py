@@ -27,10 +27,16 @@ SECRET = "hf_" + "s3cr3t" * 6  # stands in for the login cache's token: it must 
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
+def converted(tmp_path_factory):
     out = tmp_path_factory.mktemp("safety") / "test_resnet"
-    assert convert(ModelSpec("timm", "test_resnet", seed=5), ConvertOptions(out)).passed
-    return out
+    result = convert(ModelSpec("timm", "test_resnet", seed=5), ConvertOptions(out))
+    assert result.passed
+    return result
+
+
+@pytest.fixture(scope="module")
+def exported(converted) -> Path:
+    return converted.export.folder
 
 
 @pytest.fixture
@@ -159,6 +165,27 @@ def test_cli_push_refuses_a_link_to_the_token(localhub, api, folder, token_file,
         assert "notes.txt" in proc.stderr and "symlink" in proc.stderr and "Traceback" not in proc.stderr
         assert SECRET not in proc.stdout + proc.stderr
     _assert_nothing_uploaded(api, repo)
+
+
+def test_app_push_refuses_a_link_in_the_export(localhub, api, converted, folder, token_file, repo_name):
+    """The app pushes its session's export through publish(): a link planted there is refused the same way."""
+    gr = pytest.importorskip("gradio")
+    from dataclasses import replace
+
+    from hubui.pipeline import ConvertResult
+    from hubui.ui import handlers
+    from hubui.ui.state import Session
+
+    _make_link_outside(folder, token_file)
+    session = Session()
+    handlers.log_in(localhub.users.alice, session)
+    session.result = ConvertResult(converted.loaded, replace(converted.export, folder=folder), converted.report)
+    target = ("alice", repo_name, False, "", False, "Upload from the app", "keep", False)
+    card = ("mit", "en", "", "", "", "image-classification", "", "", "", None)
+    with pytest.raises(gr.Error, match=r"notes\.txt") as info:
+        handlers.push(session, *target, *card, None)
+    assert "symlink" in str(info.value) and SECRET not in str(info.value)
+    _assert_nothing_uploaded(api, f"alice/{repo_name}")
 
 
 def test_file_swapped_for_a_link_after_the_check_is_not_uploaded(
