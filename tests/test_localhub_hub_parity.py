@@ -120,3 +120,16 @@ def test_repo_info_expand_answers_what_was_asked_or_400(alice, repo):
     with pytest.raises(HfHubHTTPError) as exc:
         alice.model_info(repo, expand=["gguf"])
     assert exc.value.response.status_code == 400 and "gguf" in str(exc.value)
+
+
+def test_list_user_repos_backs_hf_repos_ls(localhub, alice, repo):
+    alice.upload_file(path_or_fileobj=b"12345", path_in_repo="five.txt", repo_id=repo)
+    mine = {r.id: r for r in alice.list_user_repos()}
+    assert repo in mine and mine[repo].type == "model" and mine[repo].visibility == "public"
+    assert mine[repo].storage >= 5
+    team = {r.id for r in alice.list_user_repos(namespace="team")}
+    assert repo not in team
+    bob = HfApi(endpoint=localhub.url, token=localhub.users.bob)
+    with pytest.raises(HfHubHTTPError) as exc:
+        list(bob.list_user_repos(namespace="team"))
+    assert exc.value.response.status_code == 403

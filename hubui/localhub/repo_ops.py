@@ -207,3 +207,31 @@ def apply_expand(info: dict[str, Any], expand: list[str]) -> dict[str, Any]:
     if missing:
         raise StorageError(400, f"The local Hub cannot expand: {', '.join(missing)}; it has {', '.join(sorted(info))}")
     return {"_id": info.get("_id"), "id": info["id"], **{e: info[e] for e in expand}}
+
+
+def storage_listing(store: Store, namespace: str) -> list[dict[str, Any]]:
+    """``GET /api/settings/repositories`` (``hf repos ls``): every repo of ``namespace`` with the bytes its
+    main branch holds and its share of the namespace's total."""
+    rows = []
+    for meta in store.list_repos():
+        if meta.namespace != namespace:
+            continue
+        try:
+            head = store.resolve(meta, "main")
+        except StorageError:
+            continue
+        size = sum(e.size for e in head.files.values())
+        visibility = "private" if meta.private else "public"
+        rows.append(
+            {
+                "id": meta.repo_id,
+                "type": meta.repo_type,
+                "updatedAt": head.date,
+                "visibility": visibility,
+                "storage": size,
+            }
+        )
+    total = sum(r["storage"] for r in rows) or 1
+    for r in rows:
+        r["storagePercent"] = round(100 * r["storage"] / total, 2)
+    return sorted(rows, key=lambda r: r["updatedAt"], reverse=True)

@@ -166,6 +166,10 @@ class LocalHubApp:
             return await self._delete_repo(request)
         if segs == ["validate-yaml"] and method == "POST":
             return await self._validate_yaml(request)
+        if method == "GET" and (
+            segs == ["settings", "repositories"] or segs[:1] + segs[2:] == ["organizations", "settings", "repositories"]
+        ):
+            return await self._storage_listing(request, segs[1] if segs[0] == "organizations" else None)
         if segs == ["repos", "move"] and method == "POST":
             return await repo_ops.handle_move(self, request)
         if len(segs) == 1 and segs[0].endswith("s") and segs[0][:-1] in REPO_TYPES and method == "GET":
@@ -716,6 +720,15 @@ class LocalHubApp:
 
     async def _discussions(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         return await discussions_api.handle(self, request, request.method, repo_type, repo_id, rest)
+
+    async def _storage_listing(self, request: Request, namespace: str | None) -> Response:
+        user = self._user(request)
+        if user is None:
+            raise HubHTTPError(401, "You must be authenticated to list your repos' storage")
+        namespace = namespace or user.name
+        if not self.directory.is_member(user.name, namespace):
+            raise HubHTTPError(403, f"Only members of {namespace!r} can list its repos' storage")
+        return JSONResponse(await run_in_threadpool(repo_ops.storage_listing, self.store, namespace))
 
     async def _auth_check(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         if rest == ["write"]:
