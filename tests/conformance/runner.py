@@ -95,6 +95,19 @@ OUT_OF_SCOPE_WHY = {
 }
 
 
+# Issue 16's named groups and the feature groups (above) whose tests judge them.
+ISSUE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("card metadata validation", ("card metadata",)),
+    ("CommitOperationCopy of LFS files without size", ("copy", "filesystem (HfFileSystem)")),
+    ("pull requests (comment, close, reopen, rename, merge, non-members, diff)", ("pull requests & discussions",)),
+    ("tags create/list/delete", ("tags",)),
+    ("404 with X-Error-Code, tree on a file path, one-word ids", ("errors & existence", "tree & paths")),
+    ("expand=True and gated, implemented or 400", ("tree & paths", "repos (create, move, list, settings)")),
+    ("upload semantics (.gitattributes, implicit folder deletes, 400 vs 422)", ("upload & commit",)),
+    ("list_models(author=...) and move_repo", ("repos (create, move, list, settings)",)),
+)
+
+
 class ConformanceSetupError(RuntimeError):
     """The runner could not get huggingface_hub's tests ready (no sdist, no network to the index...)."""
 
@@ -336,6 +349,19 @@ def markdown(report: Report, command: str) -> str:
         "",
         f"**In-scope failures: {len(bad)}.**"
         + (f" Before ({baseline['note']}): {baseline['in_scope_failures']}." if baseline else ""),
+        "",
+        "## Issue 16's groups",
+        "",
+        "| group | judged by | collected | failed + errored |",
+        "|---|---|---:|---:|",
+        *[
+            f"| {name} | {', '.join(groups)} | {sum(by_group.get(g, Counter())['collected'] for g in groups)} | "
+            f"{sum(by_group.get(g, Counter())['failed'] + by_group.get(g, Counter())['error'] for g in groups)} |"
+            for name, groups in ISSUE_GROUPS
+        ],
+        "",
+        "Xet (`xet-write-token` answers how to set `HF_HUB_DISABLE_XET=1`) has no test in huggingface_hub's suite",
+        "that runs without Xet; hubui's `tests/test_localhub_hub_parity.py` checks it.",
         "",
         "## Per file",
         "",
