@@ -5,6 +5,7 @@ All against the real local Hub over HTTP; nothing here mocks the Hub client."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -262,21 +263,20 @@ def _alias_bomb(levels: int = 6) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture
-def bomb_repo(localhub, api, repo_name, tmp_path, monkeypatch):
-    """alice's repo whose README is an alias bomb: pushed with the real client when the local Hub takes it,
-    else (a Hub that refuses such READMEs at commit time) written into the storage of a second local Hub,
-    which HF_ENDPOINT then points at: a repo written before its Hub checked READMEs."""
-    from huggingface_hub.errors import BadRequestError
+@contextlib.contextmanager
+def _repo_with_readme(localhub, api, repo_name, tmp_path, monkeypatch, readme: bytes):
+    """alice's public repo holding ``readme``: pushed with the real client when the local Hub takes it, else
+    (a Hub that refuses such READMEs at commit time, or their size at /api/validate-yaml) written into the
+    storage of a second local Hub, which HF_ENDPOINT then points at: a repo written before its Hub checked."""
+    from huggingface_hub.errors import HfHubHTTPError
 
-    bomb = _alias_bomb().encode()
-    assert len(bomb) < 500
     repo = f"alice/{repo_name}"
     api.create_repo(repo)
     try:
-        api.upload_file(path_or_fileobj=bomb, path_in_repo="README.md", repo_id=repo)
-    except (BadRequestError, ValueError):
-        pass  # refused: seed a Hub that holds it
+        api.upload_file(path_or_fileobj=readme, path_in_repo="README.md", repo_id=repo)
+    except (HfHubHTTPError, ValueError) as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", 400)
+        assert status in (400, 413, 422), exc  # refused as bad input: seed a Hub that holds it
     else:
         yield repo
         return
@@ -287,7 +287,7 @@ def bomb_repo(localhub, api, repo_name, tmp_path, monkeypatch):
     root = tmp_path / "seeded-hub"
     with Store(root) as store:
         meta = store.create_repo("model", "alice", repo_name, private=False, author="alice")
-        store.commit(meta, "main", [AddFile("README.md", store.put_bytes(bomb))], author="alice", summary="bomb")
+        store.commit(meta, "main", [AddFile("README.md", store.put_bytes(readme))], author="alice", summary="seed")
     hub = start_hub(root, [f"alice:{localhub.users.alice}:write"])
     try:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
@@ -295,6 +295,15 @@ def bomb_repo(localhub, api, repo_name, tmp_path, monkeypatch):
         yield repo
     finally:
         hub.stop()
+
+
+@pytest.fixture
+def bomb_repo(localhub, api, repo_name, tmp_path, monkeypatch):
+    """alice's repo whose README is an alias bomb."""
+    bomb = _alias_bomb().encode()
+    assert len(bomb) < 500
+    with _repo_with_readme(localhub, api, repo_name, tmp_path, monkeypatch, bomb) as repo:
+        yield repo
 
 
 def test_push_merge_refuses_an_alias_bomb_readme(localhub, api, exported, bomb_repo):
@@ -317,11 +326,15 @@ def test_app_load_existing_card_refuses_an_alias_bomb(localhub, bomb_repo):
         handlers.load_existing_card(Session(), namespace, name, "", None)
 
 
-def test_a_readme_over_the_size_limit_is_not_read(localhub, api, exported, repo_name):
-    repo = f"alice/{repo_name}"
-    api.create_repo(repo)
+@pytest.fixture
+def big_readme_repo(localhub, api, repo_name, tmp_path, monkeypatch):
     big = b"---\nlicense: mit\n---\n" + b"x" * MAX_README_BYTES
-    api.upload_file(path_or_fileobj=big, path_in_repo="README.md", repo_id=repo)
+    with _repo_with_readme(localhub, api, repo_name, tmp_path, monkeypatch, big) as repo:
+        yield repo
+
+
+def test_a_readme_over_the_size_limit_is_not_read(localhub, api, exported, big_readme_repo):
+    repo = big_readme_repo
     with pytest.raises(InvalidCardError, match=str(MAX_README_BYTES)):
         fetch_readme(repo, token=localhub.users.alice)
     with pytest.raises(InvalidCardError, match="README"):
