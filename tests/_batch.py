@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class RayHead:
             os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.wait(timeout=30)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)  # Ray's session logs and sockets
 
 
 def start_ray_head(num_cpus: int = 2, timeout: float = 180.0) -> RayHead:
