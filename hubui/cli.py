@@ -69,10 +69,12 @@ def _cmd_localhub(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _launch_app(host: str, port: int, hub_url: str | None) -> None:
+def _launch_app(host: str, port: int | None, hub_url: str | None) -> None:
+    """Serve the app until SIGTERM or Ctrl+C (see :mod:`hubui.ui.launch`); its URL is printed once it answers."""
     from hubui.ui import build_app
+    from hubui.ui.launch import serve
 
-    build_app(hub_url=hub_url).launch(server_name=host, server_port=port, show_error=True)
+    serve(build_app(hub_url=hub_url), host, port, on_ready=lambda url: print(f"app:       {url}", flush=True))
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
@@ -82,7 +84,9 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hubui.localhub import LocalHub, build_directory, default_root
+    from hubui.ports import choose_port
 
+    port = choose_port(args.host, args.port)  # a busy --port fails before the Hub starts
     token = "hubui-demo-" + secrets.token_urlsafe(18)
     root = args.root or default_root().parent / "demo-hub"
     hub = LocalHub(root, build_directory([f"demo:{token}:write"], ["demo-org:demo"])).start()
@@ -94,9 +98,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
     print(f"local Hub: {hub.url}  (data in {root})", flush=True)
     print(f"demo user: demo   demo token: {token}", flush=True)
-    print(f"app:       http://{args.host}:{args.port}", flush=True)
     try:
-        _launch_app(args.host, args.port, hub.url)
+        _launch_app(args.host, port, hub.url)
     finally:
         hub.stop()
     return EXIT_OK
@@ -410,6 +413,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+_PORT_HELP = (
+    "the app's TCP port; 0 lets the system pick a free one (default: the first free port from 7860, or from "
+    "GRADIO_SERVER_PORT); a busy port is an error"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hubui`` command."""
     parser = argparse.ArgumentParser(prog="hubui", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -452,12 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="start the Gradio app against HF_ENDPOINT (the real Hub by default)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, help=_PORT_HELP)
     p.set_defaults(func=_cmd_app)
 
     p = sub.add_parser("demo", help="start an embedded local Hub with a demo user, and the app on it")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, help=_PORT_HELP)
     p.add_argument("--root", help="storage folder of the embedded Hub (default: ~/.cache/hubui/demo-hub)")
     p.set_defaults(func=_cmd_demo)
 

@@ -128,7 +128,7 @@ def test_refuses_non_empty_folder_unless_overwrite(resnet: LoadedModel, tmp_path
         export_model(resnet, out)
     assert (out / "keep.txt").read_text() == "mine"
     # overwrite replaces only an earlier export, never a user's files (tests/test_overwrite_safety.py)
-    with pytest.raises(ExportError, match="keep.txt"):
+    with pytest.raises(ExportError, match=r"keep\.txt"):
         export_model(resnet, out, overwrite=True)
     assert (out / "keep.txt").read_text() == "mine"
 
