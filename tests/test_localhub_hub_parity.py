@@ -133,3 +133,10 @@ def test_list_user_repos_backs_hf_repos_ls(localhub, alice, repo):
     with pytest.raises(HfHubHTTPError) as exc:
         list(bob.list_user_repos(namespace="team"))
     assert exc.value.response.status_code == 403
+
+
+def test_commit_list_formatted(alice, repo):
+    alice.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, commit_message="a <b> title")
+    newest = alice.list_repo_commits(repo, formatted=True)[0]
+    assert newest.formatted_title == "a &lt;b&gt; title"
+    assert alice.list_repo_commits(repo)[0].formatted_title is None

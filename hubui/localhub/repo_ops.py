@@ -235,3 +235,13 @@ def storage_listing(store: Store, namespace: str) -> list[dict[str, Any]]:
     for r in rows:
         r["storagePercent"] = round(100 * r["storage"] / total, 2)
     return sorted(rows, key=lambda r: r["updatedAt"], reverse=True)
+
+
+def formatted_commit(item: dict[str, Any]) -> dict[str, Any]:
+    """A commit entry with ``formatted`` (``expand[]=formatted``): title and message as HTML, escaped, as the
+    Hub renders them (no Markdown rendering here: plain paragraphs)."""
+    import html
+
+    paragraphs = [p for p in str(item["message"]).split("\n\n") if p.strip()]
+    message = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return {**item, "formatted": {"title": html.escape(str(item["title"])), "message": message}}

@@ -687,8 +687,13 @@ class LocalHubApp:
 
     async def _commits(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)
+        wanted = request.query_params.getlist("expand[]") + request.query_params.getlist("expand")
+        if set(wanted) - {"formatted"}:
+            raise HubHTTPError(400, f"The local Hub cannot expand commits with: {sorted(set(wanted) - {'formatted'})}")
         history = self.store.history(meta, "/".join(rest) or "main")
-        return JSONResponse([_commit_json(c) for c in history])
+        return JSONResponse(
+            [repo_ops.formatted_commit(_commit_json(c)) if wanted else _commit_json(c) for c in history]
+        )
 
     async def _refs(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         meta, _ = self._repo_for_read(request, repo_type, repo_id)

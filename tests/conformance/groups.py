@@ -20,7 +20,7 @@ OUT_OF_SCOPE: tuple[tuple[str, str], ...] = (
     ("papers", r"[Pp]aper"),
     ("users & orgs overview", r"TestUserApi|overview|followers|following|organization_members"),
     ("Space runtime (hardware, secrets, restarts)", r"SpaceAPI|space_runtime|secrets|variables|hardware|sleep_time"),
-    ("production Hub data", r"HfApiPublicProduction|TestListGitRefs|TestListGitCommits|production"),
+    ("production Hub data", r"HfApiPublicProduction|TestListGitRefs|production"),
     ("staging account data", r"test_whoami_with_passing_token"),
     ("enterprise orgs", r"private_by_default|[Ee]nterprise"),
     ("LFS storage management", r"ListAndPermanentlyDeleteLFSFiles|permanently_delete"),
