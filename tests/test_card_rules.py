@@ -57,6 +57,9 @@ def test_local_hub_refuses_bad_readme_commit_and_validate_yaml_says_why(localhub
     card = RepoCard(BAD_CARDS["model-index not a list"][0])
     with pytest.raises(ValueError, match="model-index"):
         card.validate()
+    # huggingface_hub's test_validate_repocard expects the Hub's text answer (its fixture is not in the sdist)
+    with pytest.raises(ValueError, match='- Error: "license" must be one of'):
+        RepoCard(BAD_CARDS["unknown licence"][0]).validate()
     with pytest.warns(UserWarning, match="missing yaml metadata"):
         api.create_commit(repo, [CommitOperationAdd("README.md", b"plain")], commit_message="card without metadata")
 
