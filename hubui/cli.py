@@ -394,7 +394,7 @@ def _publish(
 
 # --- batch ------------------------------------------------------------------------------------------
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from hubui.batch import batch
+    from hubui.batching import batch
 
     result = batch(
         args.manifest,

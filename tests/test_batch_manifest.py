@@ -9,8 +9,8 @@ import pytest
 from _batch import run_cli, write_manifest
 from huggingface_hub import HfApi
 
-from hubui.batch import CommitBudget, ManifestError, load_manifest
-from hubui.batch.ratelimit import BudgetLog
+from hubui.batching import CommitBudget, ManifestError, load_manifest
+from hubui.batching.ratelimit import BudgetLog
 
 
 def test_a_bad_manifest_is_refused_as_a_whole_naming_each_entry_and_field(localhub, tmp_path):
@@ -110,7 +110,7 @@ def test_budget_counts_a_window_from_each_commits_answer_and_a_429_pauses_everyo
 
 
 def test_local_admission_never_starts_an_entry_that_does_not_fit_beside_those_running():
-    from hubui.batch.runner_local import admit
+    from hubui.batching.runner_local import admit
 
     gb = 10**9
     needs = [3 * gb, 3 * gb, 1 * gb, 9 * gb]

@@ -212,7 +212,7 @@ def apply_expand(info: dict[str, Any], expand: list[str]) -> dict[str, Any]:
 def storage_listing(store: Store, namespace: str) -> list[dict[str, Any]]:
     """``GET /api/settings/repositories`` (``hf repos ls``): every repo of ``namespace`` with the bytes its
     main branch holds and its share of the namespace's total."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for meta in store.list_repos():
         if meta.namespace != namespace:
             continue

@@ -2,7 +2,7 @@
 
 Each entry is one task with ``num_cpus`` and ``memory`` resources, so Ray places a large model on a node where
 it fits and runs no more there at once than fit. The commit budget and the live events are one Ray actor
-(:func:`hubui.batch.ratelimit.ray_budget`) shared by every task. The driver submits at most ``workers``
+(:func:`hubui.batching.ratelimit.ray_budget`) shared by every task. The driver submits at most ``workers``
 tasks at a time.
 
 The workers need hubui installed (the same version as the driver) and, for entries with a ``checkpoint``, that
@@ -16,9 +16,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hubui.batch.ratelimit import CommitBudget, RayBudget, install, ray_budget
-from hubui.batch.report import EntryResult
-from hubui.batch.worker import EntryJob
+from hubui.batching.ratelimit import CommitBudget, RayBudget, install, ray_budget
+from hubui.batching.report import EntryResult
+from hubui.batching.worker import EntryJob
 from hubui.errors import InvalidInputError
 
 POLL_S = 0.25
@@ -40,7 +40,7 @@ def _ray() -> Any:
 
 
 def _ray_task(job: EntryJob, budget: RayBudget) -> EntryResult:
-    from hubui.batch.worker import run_entry
+    from hubui.batching.worker import run_entry
 
     install(budget)
     return run_entry(job, budget.emit)

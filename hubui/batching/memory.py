@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hubui.batch.manifest import BatchEntry
+from hubui.batching.manifest import BatchEntry
 
 WEIGHTS_FACTOR = 4.0
 PROCESS_BYTES = 600 * 2**20

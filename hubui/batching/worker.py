@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubui.batch.manifest import BatchEntry
-from hubui.batch.plan import adopt_hub_headers, differences, folder_digests, hub_state, record_revision
-from hubui.batch.report import EntryResult
+from hubui.batching.manifest import BatchEntry
+from hubui.batching.plan import adopt_hub_headers, differences, folder_digests, hub_state, record_revision
+from hubui.batching.report import EntryResult
 from hubui.errors import HubUIError
 
 if TYPE_CHECKING:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from hubui.batch.manifest import BatchEntry, Manifest, load_manifest
-from hubui.batch.memory import available_bytes, default_workers, entry_need, weights_bytes
-from hubui.batch.plan import Journal, default_journal, differences, dry_plan, hub_state, record_revision
-from hubui.batch.ratelimit import DEFAULT_BUDGET, CommitBudget, FileBudget
-from hubui.batch.report import BatchReport, EntryResult, LiveDisplay
-from hubui.batch.worker import EntryJob
+from hubui.batching.manifest import BatchEntry, Manifest, load_manifest
+from hubui.batching.memory import available_bytes, default_workers, entry_need, weights_bytes
+from hubui.batching.plan import Journal, default_journal, differences, dry_plan, hub_state, record_revision
+from hubui.batching.ratelimit import DEFAULT_BUDGET, CommitBudget, FileBudget
+from hubui.batching.report import BatchReport, EntryResult, LiveDisplay
+from hubui.batching.worker import EntryJob
 from hubui.errors import HubUIError, InvalidInputError
 
 
@@ -36,7 +36,7 @@ def batch(
 
     Args:
         manifest: A manifest file (YAML/JSON) or a :class:`Manifest` from :func:`load_manifest`.
-        workers: Entries at once; default: what memory and cores allow (:func:`hubui.batch.memory.default_workers`).
+        workers: Entries at once; default: what memory and cores allow (:func:`hubui.batching.memory.default_workers`).
         ray: Run on Ray: ``True`` (``ray.init()``'s default cluster) or a cluster address. ``None``: local processes.
         dry_run: Print and return the plan per entry (skip / convert + push); upload nothing.
         commit_budget: Commits allowed per period for all workers together, e.g. ``"100/h"`` (default), ``"2/10s"``.
@@ -116,12 +116,12 @@ def batch(
             display.event(*ev)
 
         if runner == "ray":
-            from hubui.batch.runner_ray import run_ray
+            from hubui.batching.runner_ray import run_ray
 
             address = ray if isinstance(ray, str) and ray.strip() else None
             ran = run_ray(todo, needs, address, count, budget, event, finished) if todo else []
         else:
-            from hubui.batch.runner_local import run_local
+            from hubui.batching.runner_local import run_local
 
             with tempfile.TemporaryDirectory(prefix="hubui-budget-") as tmp:
                 file_budget = FileBudget(Path(tmp) / "budget.json", budget)

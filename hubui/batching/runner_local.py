@@ -2,7 +2,7 @@
 
 Memory-aware admission: an entry is submitted only when its memory need fits beside the needs of the entries
 already running (an entry larger than the whole budget runs alone). Workers are spawned, not forked (the driver
-may hold threads), share the commit budget through a file (:class:`~hubui.batch.ratelimit.FileBudget`), send
+may hold threads), share the commit budget through a file (:class:`~hubui.batching.ratelimit.FileBudget`), send
 their live events through a queue, and die with the driver (a killed run leaves nothing committing behind it).
 """
 
@@ -16,9 +16,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from hubui.batch.ratelimit import FileBudget, install
-from hubui.batch.report import EntryResult
-from hubui.batch.worker import EntryJob, die_with_parent, run_entry
+from hubui.batching.ratelimit import FileBudget, install
+from hubui.batching.report import EntryResult
+from hubui.batching.worker import EntryJob, die_with_parent, run_entry
 
 _QUEUE: Any = None
 POLL_S = 0.25  # how often the driver redraws live lines while it waits for results

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubui.batch.manifest import BatchEntry
+from hubui.batching.manifest import BatchEntry
 
 NOT_COMPARED = ("parity.json", "README.md")
 
