@@ -13,16 +13,7 @@ from typing import Any
 import yaml
 
 from hubui.localhub.storage import Commit, Store
-from hubui.yaml_limits import (
-    MAX_ALIASES,
-    MAX_DEPTH,
-    MAX_EXPANDED_CHARS,
-    MAX_EXPANDED_NODES,
-    MAX_README_BYTES,
-    YamlLimitError,
-    load_bounded,
-    split_front_matter,
-)
+from hubui.yaml_limits import MAX_README_BYTES, YamlLimitError, load_bounded, split_front_matter
 
 
 def card_data_of(text: str) -> dict[str, Any]:
@@ -89,16 +80,4 @@ class CardDataCache:
         return data
 
 
-__all__ = [
-    "MAX_ALIASES",
-    "MAX_DEPTH",
-    "MAX_EXPANDED_CHARS",
-    "MAX_EXPANDED_NODES",
-    "MAX_README_BYTES",
-    "CardDataCache",
-    "YamlLimitError",
-    "card_data_of",
-    "limit_problem",
-    "load_bounded",
-    "split_front_matter",
-]
+__all__ = ["CardDataCache", "card_data_of", "limit_problem"]
