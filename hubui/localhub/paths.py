@@ -40,15 +40,15 @@ def check_path(path: str) -> str:
 
     Raises:
         StorageError: 400 naming the path, for an empty, absolute or too long path, ``.``/``..``/empty parts,
-            backslashes, control characters, or a ``.git`` part.
+            control characters, or a ``.git`` part.
     """
     shown = repr(path[:200])
     if not path or len(path) > MAX_PATH:
         raise StorageError(400, f"Invalid path in repo: {shown}: empty or longer than {MAX_PATH} characters")
     if _CONTROL.search(path):
         raise StorageError(400, f"Invalid path in repo: {shown}: control characters are not allowed in paths")
-    if "\\" in path:
-        raise StorageError(400, f"Invalid path in repo: {shown}: use '/' between folders, not '\\'")
+    # A backslash is an ordinary character here, as on the Hub (which stores 'folder/..\\file'): the server keys
+    # files by path and never joins them onto a folder, and huggingface_hub refuses such names on download.
     parts = path.split("/")
     if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise StorageError(400, f"Invalid path in repo: {shown}: it must be relative, without '.', '..' or '//'")

@@ -24,7 +24,6 @@ OUT_OF_SCOPE: tuple[tuple[str, str], ...] = (
     ("staging account data", r"test_whoami_with_passing_token"),
     ("enterprise orgs", r"private_by_default|[Ee]nterprise"),
     ("LFS storage management", r"ListAndPermanentlyDeleteLFSFiles|permanently_delete"),
-    ("backslashes in paths (local Hub stricter)", r"TestHfHubDownloadRelativePaths"),
 )
 # A failure whose message says this is not about the Hub: the sdist ships the tests without their data files.
 MISSING_FIXTURES = ("sdist lacks fixture files", "tests/fixtures/")
@@ -40,7 +39,7 @@ IN_SCOPE: tuple[tuple[str, str], ...] = (
         "repos (create, move, list, settings)",
         r"create_repo|move_repo|delete_repo|settings|visibility|list_models|list_datasets|list_spaces|[Pp]rivate|repo_id",
     ),
-    ("upload & commit", r"upload|commit|delete_f|[Dd]elete[A-Z]|preupload|gitattributes|lfs|[Ll]arge"),
+    ("upload & commit", r"RelativePaths|upload|commit|delete_f|[Dd]elete[A-Z]|preupload|gitattributes|lfs|[Ll]arge"),
     ("auth", r"whoami|token|[Aa]uth"),
 )
 FILE_DEFAULT = {
