@@ -70,6 +70,7 @@ def _file(path: str, data: bytes = b"x") -> dict:
         "weights/.git /config",
         "weights/git~1/config",  # the 8.3 short name of .git on Windows
         "a/.g\u200cit/config",  # macOS ignores zero-width characters in names
+        "weights\\.git\\config",  # backslashes are kept (as on the Hub), but a Windows checkout splits at them
     ],
 )
 def test_dot_git_in_any_form_and_place_is_refused(alice, repo, path):

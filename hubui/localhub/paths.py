@@ -48,12 +48,16 @@ def check_path(path: str) -> str:
     if _CONTROL.search(path):
         raise StorageError(400, f"Invalid path in repo: {shown}: control characters are not allowed in paths")
     # A backslash is an ordinary character here, as on the Hub (which stores 'folder/..\\file'): the server keys
-    # files by path and never joins them onto a folder, and huggingface_hub refuses such names on download.
+    # files by path and never joins them onto a folder, and huggingface_hub refuses such names on download. Like
+    # the Hub, refuse only a path that starts outside the repo when read with Windows separators ('..\\x', '\\x').
+    if path.startswith("\\") or re.split(r"[\\/]", path, maxsplit=1)[0] in (".", ".."):
+        raise StorageError(400, f"Invalid path in repo: {shown}: it must be relative, without '.', '..' or '//'")
     parts = path.split("/")
     if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise StorageError(400, f"Invalid path in repo: {shown}: it must be relative, without '.', '..' or '//'")
     # Only a part holding "git" or a non-ASCII character can spell .git: most paths skip the per-part look.
-    if ("git" in path.lower() or not path.isascii()) and any(_is_dotgit(p) for p in parts):
+    # Split at backslashes too: a Windows checkout reads 'weights\\.git\\config' as weights/.git/config.
+    if ("git" in path.lower() or not path.isascii()) and any(_is_dotgit(p) for p in re.split(r"[\\/]", path)):
         raise StorageError(400, f"Invalid path in repo: {shown}: '.git' is not allowed as a file or folder name")
     return path
 
