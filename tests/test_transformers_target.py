@@ -206,12 +206,15 @@ def test_cli_pushes_an_existing_transformers_folder_and_verifies_it(
     result = json.loads(captured.out)
     assert result["verification"]["status"] == "passed"
     assert result["verification"]["parity"]["inputs"]["target"] == "transformers"
-    local = {p.name for p in out.iterdir()}
+    # Hidden files (the export's .hubui-export marker) never travel; everything else in the folder must.
+    local = {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "parity.json"} <= local
 
     from huggingface_hub import HfApi
 
-    assert local | {"README.md", ".gitattributes"} <= set(HfApi(token=localhub.users.alice).list_repo_files(repo))
+    on_hub = set(HfApi(token=localhub.users.alice).list_repo_files(repo))
+    assert local | {"README.md", ".gitattributes"} <= on_hub
+    assert ".hubui-export" not in on_hub
     pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     folder_model = AutoModelForImageClassification.from_pretrained(out).eval()
     hub_model = AutoModelForImageClassification.from_pretrained(repo, cache_dir=fresh_cache).eval()
