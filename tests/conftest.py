@@ -94,6 +94,30 @@ def localhub() -> LocalHubHandle:
     return LocalHubHandle(_HUB.url, _HUB.root, USERS, _HUB.proc.pid)
 
 
+def _api(localhub: LocalHubHandle, token: str):
+    from huggingface_hub import HfApi  # imported here: HF_ENDPOINT must be set before huggingface_hub is
+
+    return HfApi(endpoint=localhub.url, token=token)
+
+
+@pytest.fixture
+def alice(localhub):
+    """An ``HfApi`` logged in as alice (write, member of 'team') on the session's Hub."""
+    return _api(localhub, localhub.users.alice)
+
+
+@pytest.fixture
+def bob(localhub):
+    """An ``HfApi`` logged in as bob (write)."""
+    return _api(localhub, localhub.users.bob)
+
+
+@pytest.fixture
+def reader(localhub):
+    """An ``HfApi`` logged in as the read-only user."""
+    return _api(localhub, localhub.users.reader)
+
+
 @pytest.fixture
 def users(localhub: LocalHubHandle) -> HubUsers:
     return localhub.users

@@ -17,21 +17,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def alice(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.alice)
-
-
-@pytest.fixture
-def bob(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.bob)
-
-
-@pytest.fixture
-def reader(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.reader)
-
-
 # --- auth -----------------------------------------------------------------------------------------------
 def test_whoami_for_each_token(alice, bob, reader):
     a = alice.whoami(cache=False)

@@ -11,21 +11,6 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 
 
-@pytest.fixture
-def alice(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.alice)
-
-
-@pytest.fixture
-def bob(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.bob)
-
-
-@pytest.fixture
-def reader(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.reader)
-
-
 def _add(path: str, data: bytes) -> list[CommitOperationAdd]:
     return [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data)]
 

@@ -10,11 +10,6 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, Repositor
 
 
 @pytest.fixture
-def alice(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.alice)
-
-
-@pytest.fixture
 def repo(alice, repo_name) -> str:
     repo_id = f"alice/{repo_name}"
     alice.create_repo(repo_id)

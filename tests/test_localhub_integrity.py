@@ -22,11 +22,6 @@ from huggingface_hub.errors import HfHubHTTPError
 from hubui.localhub import Store
 
 
-@pytest.fixture
-def alice(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.alice)
-
-
 def _lfs_batch(localhub, repo: str, oid: str, size: int) -> dict:
     resp = httpx.post(
         f"{localhub.url}/{repo}.git/info/lfs/objects/batch",

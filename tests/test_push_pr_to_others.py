@@ -28,11 +28,6 @@ def exported(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def alice(localhub) -> HfApi:
-    return HfApi(endpoint=localhub.url, token=localhub.users.alice)
-
-
-@pytest.fixture
 def alices_repo(alice, repo_name) -> str:
     """alice's public repo with her own README and no weights."""
     repo = f"alice/{repo_name}"
