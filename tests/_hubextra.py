@@ -7,13 +7,9 @@ Like ``_hubproc.start_hub`` (users travel the same way), plus ``extra_args`` (e.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,38 +29,10 @@ def start_hub_with(
     preexec_fn: Callable[[], None] | None = None,
     timeout: float = 60.0,
 ) -> HubProcess:
-    """Run ``python -m hubui localhub`` with ``extra_args`` and wait for its URL."""
-    cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root), "--port", "0", *extra_args]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    if hasattr(_hubproc, "users_config"):
-        full_env[_hubproc.USERS_ENV] = _hubproc.users_config(list(users), list(orgs))
-    else:  # pragma: no cover - older helper: users in argv
-        for u in users:
-            cmd += ["--user", u]
-        for o in orgs:
-            cmd += ["--org", o]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, preexec_fn=preexec_fn
+    """Run ``python -m hubui localhub`` with ``extra_args`` and wait for its URL (see :func:`_hubproc.start_hub`)."""
+    return _hubproc.start_hub(
+        root, list(users), list(orgs), timeout, extra_args=extra_args, env=env, preexec_fn=preexec_fn
     )
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not line or not line[0].startswith("http://"):
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"local Hub did not start: {line!r}\n{proc.stderr.read() if proc.stderr else ''}")
-    hub = HubProcess(line[0].strip(), Path(root), proc)
-    threading.Thread(target=_hubproc._drain, args=(proc, hub.stderr_tail), daemon=True).start()
-    # uvicorn's access log goes to stdout: read it too (into the same tail), or a full pipe blocks the Hub.
-    threading.Thread(target=_drain_stdout, args=(proc, hub.stderr_tail), daemon=True).start()
-    return hub
-
-
-def _drain_stdout(proc: subprocess.Popen, tail: list[str]) -> None:
-    for text in proc.stdout or ():
-        tail.append(text)
-        del tail[:-200]
 
 
 @dataclass

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 
 @dataclass
@@ -80,11 +82,16 @@ def start_hub(
     *,
     port: int = 0,
     faults: bool = False,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> HubProcess:
     """Run ``python -m hubui localhub`` and wait for the URL on its first stdout line.
 
     ``port`` 0 picks a free one; pass the old port to restart a killed Hub on the same URL.
     ``faults`` starts it with ``--faults`` (the fault-injection endpoint).
+    ``extra_args`` (e.g. ``--log-level debug``), ``env`` (e.g. a short header timeout) and ``preexec_fn`` (e.g. a
+    file-size limit) are for the limit tests.
     Users and orgs travel in the environment, never in argv: a command line is readable by every local user.
 
     Raises:
@@ -93,8 +100,11 @@ def start_hub(
     cmd = [sys.executable, "-m", "hubui", "localhub", "--root", str(root), "--port", str(port)]
     if faults:
         cmd.append("--faults")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", USERS_ENV: users_config(users, orgs)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cmd += extra_args
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {}), USERS_ENV: users_config(users, orgs)}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, preexec_fn=preexec_fn
+    )
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
     reader.start()
@@ -105,12 +115,13 @@ def start_hub(
         err = proc.stderr.read() if proc.stderr else ""
         raise HubRefused(proc.returncode, err, line[0] if line else "")
     hub = HubProcess(line[0].strip(), Path(root), proc)
-    # Keep reading stderr: a full pipe would block the server once it has logged enough.
-    threading.Thread(target=_drain, args=(proc, hub.stderr_tail), daemon=True).start()
+    # Keep reading stderr and stdout (uvicorn's access log at debug level): a full pipe would block the server.
+    threading.Thread(target=_drain, args=(proc.stderr, hub.stderr_tail), daemon=True).start()
+    threading.Thread(target=_drain, args=(proc.stdout, hub.stderr_tail), daemon=True).start()
     return hub
 
 
-def _drain(proc: subprocess.Popen, tail: list[str]) -> None:
-    for text in proc.stderr or ():
+def _drain(stream: TextIO | None, tail: list[str]) -> None:
+    for text in stream or ():
         tail.append(text)
         del tail[:-200]
