@@ -146,6 +146,12 @@ def exception_chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message without its final period (its type's name when it has none)."""
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__
+
+
 __all__ = [
     "AuthError",
     "CheckpointError",
@@ -168,4 +174,5 @@ __all__ = [
     "PushError",
     "ReadOnlyTokenError",
     "exception_chain",
+    "first_line",
 ]

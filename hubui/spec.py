@@ -6,15 +6,17 @@ They cross module boundaries: catalog and loading produce them, export and parit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
 
-Library = Literal["timm", "open_clip"]
+Library = str
+"""A registered source library's name (:func:`hubui.libraries.source_names`)."""
 Precision = Literal["fp32", "fp16", "bf16"]
-LIBRARIES: tuple[str, ...] = ("timm", "open_clip")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+LIBRARIES: tuple[str, ...] = ("timm", "open_clip")  # LEAD-TRANSITION: removed once the core uses the registry
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class ModelSpec:
     ``hf_hub_id``, or none of them (random weights, seeded by ``seed``; for tests and dry runs).
 
     Args:
-        library: ``"timm"`` or ``"open_clip"``.
+        library: A registered library (:func:`hubui.libraries.source_names`).
         architecture: The library's model name, e.g. ``"resnet50"`` or ``"ViT-B-32"``.
         pretrained: A pretrained tag, e.g. ``"a1_in1k"`` (timm) or ``"laion2b_s34b_b79k"`` (open_clip).
         checkpoint: A local checkpoint file.
@@ -75,3 +77,31 @@ class LoadedModel:
     label_names: list[str] | None = None
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A finished export.
+
+    Args:
+        folder: The Hub folder.
+        files: ``(name, size_bytes)`` of every file in it, sorted by name.
+        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``: the dtype of every floating tensor saved.
+        library: The format's registry name (:func:`hubui.libraries.format_names`).
+        config: The config written (config.json or open_clip_config.json), as a dict.
+    """
+
+    folder: Path
+    files: tuple[tuple[str, int], ...]
+    precision: str
+    library: str
+    config: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (the CLI prints it)."""
+        return {
+            "folder": str(self.folder),
+            "files": [{"name": n, "size_bytes": s} for n, s in self.files],
+            "precision": self.precision,
+            "library": self.library,
+        }

@@ -1,0 +1,159 @@
+"""The registry of model libraries: one module per library, found by name.
+
+Each library is one module here (``timm``, ``open_clip``, ``transformers``) that defines ``SOURCE`` (a
+:class:`~hubui.libraries.base.Source`: the zoo and its loader) and/or ``FORMAT`` (a
+:class:`~hubui.libraries.base.Format`: the Hub folder it writes and rebuilds). The registry imports a module the
+first time one of its names is asked for, so ``hubui localhub`` never imports torch, and it also finds third-party
+libraries through the ``hubui.libraries`` entry-point group (each entry point names such a module), the way fsspec
+finds filesystems by protocol name.
+
+Nothing outside this package names a library: the core asks :func:`get_source` / :func:`get_format` /
+:func:`target_format` / :func:`folder_format` and calls the protocol's methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubui.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from hubui.libraries.base import Format, Source
+
+# The registry's list of names: registry name -> the module that defines it.
+LIBRARY_MODULES: dict[str, str] = {
+    "timm": "hubui.libraries.timm",
+    "open_clip": "hubui.libraries.open_clip",
+    "transformers": "hubui.libraries.transformers",
+}
+DEFAULT_SOURCE = "timm"
+"""The library a name means when none is given (the CLI's ``--library``, ``CardFields.library_name``)."""
+
+NATIVE = "native"
+"""``ConvertOptions.target`` for the source library's own format."""
+
+ENTRY_POINT_GROUP = "hubui.libraries"
+
+
+@functools.cache
+def _modules() -> dict[str, str]:
+    found = dict(LIBRARY_MODULES)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+@functools.cache
+def _module(name: str) -> Any:
+    return importlib.import_module(_modules()[name])
+
+
+def _names(attr: str) -> tuple[str, ...]:
+    return tuple(n for n in _modules() if getattr(_module(n), attr, None) is not None)
+
+
+def source_names() -> tuple[str, ...]:
+    """Every registered source library, in registration order (``("timm", "open_clip")``)."""
+    return _names("SOURCE")
+
+
+def format_names() -> tuple[str, ...]:
+    """Every registered folder format (``("timm", "open_clip", "transformers")``)."""
+    return _names("FORMAT")
+
+
+def _unknown(kind: str, name: object, known: tuple[str, ...]) -> InvalidInputError:
+    return InvalidInputError(f"Unknown {kind} {name!r}.", hint=f"Use one of: {', '.join(map(repr, known))}.")
+
+
+def get_source(name: str) -> Source:
+    """The source library registered as ``name``.
+
+    Raises:
+        InvalidInputError: No library of that name (the hint lists them).
+    """
+    if not isinstance(name, str) or name not in _modules() or getattr(_module(name), "SOURCE", None) is None:
+        raise _unknown("library", name, source_names())
+    return _module(name).SOURCE  # type: ignore[no-any-return]
+
+
+def get_format(name: str) -> Format:
+    """The folder format registered as ``name``.
+
+    Raises:
+        InvalidInputError: No format of that name (the hint lists them).
+    """
+    if not isinstance(name, str) or name not in _modules() or getattr(_module(name), "FORMAT", None) is None:
+        raise _unknown("format", name, format_names())
+    return _module(name).FORMAT  # type: ignore[no-any-return]
+
+
+def target_names(library: str | None = None) -> tuple[str, ...]:
+    """``"native"`` and every other format some source (or ``library``) converts to."""
+    sources = [get_source(library)] if library is not None else [get_source(n) for n in source_names()]
+    extra = [t for s in sources for t in s.targets]
+    return (NATIVE, *dict.fromkeys(extra))
+
+
+def target_format(library: str, target: str = NATIVE) -> Format:
+    """The format ``ConvertOptions.target`` names for a model of ``library``.
+
+    Raises:
+        InvalidInputError: Unknown library or target, or a target this library's models do not convert to.
+    """
+    source = get_source(library)
+    if target == NATIVE:
+        return get_format(source.native_format)
+    if not isinstance(target, str) or target not in target_names():
+        raise _unknown("target", target, target_names())
+    if target not in source.targets:
+        raise InvalidInputError(
+            f"{library} models cannot be converted to the {target!r} target.",
+            hint=f"Use one of: {', '.join(map(repr, target_names(library)))}.",
+        )
+    return get_format(target)
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """``path`` parsed as a JSON object, or None when it is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def folder_format(folder: str | Path) -> Format:
+    """The format of an export folder, asked of every registered format in turn.
+
+    Raises:
+        InvalidInputError: No format recognises the folder (no config file of any of them).
+    """
+    folder = Path(folder)
+    formats = [get_format(n) for n in format_names()]
+    for fmt in formats:
+        if fmt.owns(folder, read_json_object(folder / fmt.files.config)):
+            return fmt
+    names = " or ".join(dict.fromkeys(f.files.config for f in formats))
+    raise InvalidInputError(f"No {names} in {str(folder)!r}", hint="Pass the folder that export_model wrote.")
+
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "ENTRY_POINT_GROUP",
+    "LIBRARY_MODULES",
+    "NATIVE",
+    "folder_format",
+    "format_names",
+    "get_format",
+    "get_source",
+    "read_json_object",
+    "source_names",
+    "target_format",
+    "target_names",
+]
