@@ -197,6 +197,7 @@ def write_folder(
     options: ExportOptions,
     write_config: Callable[[Path], None],
     library: str,
+    module: torch.nn.Module | None = None,
 ) -> ExportResult:
     """Write ``loaded``'s weights and config into a staged folder that becomes ``out_dir``.
 
@@ -207,6 +208,8 @@ def write_folder(
         options: Precision, pickle, progress.
         write_config: Writes the format's config (and any other file) into the staging folder it is given.
         library: The format's name, recorded in the result.
+        module: The module whose state dict is written, when it is not ``loaded.model`` (a format that renames
+            the tensors passes a module holding the renamed ones).
 
     Returns:
         The :class:`~hubui.spec.ExportResult`.
@@ -225,7 +228,7 @@ def write_folder(
     progress = options.progress
     with staged_folder(out_dir) as staging:
         _progress(progress, f"casting weights to {precision}", 0.0)
-        tensors = cast_state_dict(loaded.model, precision)
+        tensors = cast_state_dict(loaded.model if module is None else module, precision)
         _progress(progress, f"writing {files.weights}", 0.2)
         safetensors.torch.save_file(
             tensors,
