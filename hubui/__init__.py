@@ -1,4 +1,5 @@
-"""hubui: put timm and open_clip models on the Hugging Face Hub correctly.
+"""hubui: put timm and open_clip models (and any library registered in :mod:`hubui.libraries`) on the
+Hugging Face Hub correctly.
 
 Public names are imported lazily, so ``hubui localhub`` starts without importing torch.
 """
@@ -34,21 +35,34 @@ _EXPORTS: dict[str, str] = {
     "LocalHubConfigError": "hubui.errors",
     "LocalHubRootInUseError": "hubui.errors",
     "NotConvertibleError": "hubui.errors",
+    # the library registry (one module per library under hubui/libraries/)
+    "Source": "hubui.libraries.base",
+    "Format": "hubui.libraries.base",
+    "FolderFiles": "hubui.libraries.base",
+    "CardDefaults": "hubui.libraries.base",
+    "ExportOptions": "hubui.libraries.base",
+    "get_source": "hubui.libraries",
+    "get_format": "hubui.libraries",
+    "source_names": "hubui.libraries",
+    "format_names": "hubui.libraries",
+    "target_names": "hubui.libraries",
+    "target_format": "hubui.libraries",
+    "folder_format": "hubui.libraries",
     # catalog and loading
-    "CatalogEntry": "hubui.catalog",
-    "ModelFacts": "hubui.catalog",
+    "CatalogEntry": "hubui.facts",
+    "ModelFacts": "hubui.facts",
     "search_models": "hubui.catalog",
     "model_facts": "hubui.catalog",
     "resolve_model_name": "hubui.catalog",
     "pretrained_name": "hubui.catalog",
     "load_model": "hubui.loading",
-    "read_checkpoint": "hubui.loading",
+    "read_checkpoint": "hubui.checkpoints",
     "check_checkpoint_size": "hubui.checkpoint_limits",
-    "Checkpoint": "hubui.loading",
+    "Checkpoint": "hubui.checkpoints",
     "ModelSpec": "hubui.spec",
     "LoadedModel": "hubui.spec",
     # export and parity
-    "ExportResult": "hubui.export",
+    "ExportResult": "hubui.spec",
     "export_model": "hubui.export",
     "check_out_dir": "hubui.outdir",
     "is_hubui_export": "hubui.outdir",

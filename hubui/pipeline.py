@@ -14,27 +14,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from huggingface_hub import ModelCard
 
 from hubui.card import CardFields, build_card, default_fields
 from hubui.catalog import pretrained_name
 from hubui.errors import ExportError, InvalidInputError
-from hubui.export import (
-    TOKENIZER_ATTR,
-    ExportResult,
-    export_model,
-    folder_library,
-    read_export_config,
-    read_export_precision,
-    rebuild_from_folder,
-)
+from hubui.export import read_export_config, read_export_precision
+from hubui.export_folder import check_precision
+from hubui.libraries import NATIVE, folder_format, format_names, get_format, target_format
+from hubui.libraries.base import ExportOptions
 from hubui.loading import load_model
 from hubui.outdir import check_out_dir, export_files
 from hubui.parity import (
     ParityReport,
     Tolerance,
-    iter_parity,
     library_versions,
     tolerance_preset,
     write_parity_json,
@@ -42,16 +35,7 @@ from hubui.parity import (
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.push_files import folder_files
 from hubui.push_tags import tag_after_push
-from hubui.spec import LoadedModel, ModelSpec
-from hubui.to_transformers import (
-    check_convertible_name,
-    check_target,
-    export_transformers,
-    iter_transformers_parity,
-    load_transformers,
-    reference_from_transformers_folder,
-    transformers_card_fields,
-)
+from hubui.spec import ExportResult, LoadedModel, ModelSpec
 
 Stage = Literal["load", "export", "rebuild", "parity", "done"]
 ProgressFn = Callable[[str], None]
@@ -72,11 +56,11 @@ class ConvertOptions:
         batch_size: Parity batch size; ``None`` (the default) picks it from the model's size and input size so
             the forward passes add at most about a fifth of the weights' memory (see
             :func:`hubui.parity.auto_batch_size`: 1 for resnet50, 4 for ViT-B-32).
-        hf_tokenizer_repo: open_clip with a Hugging Face tokenizer: the repo the written config names as the
+        hf_tokenizer_repo: A model with a Hugging Face tokenizer: the repo the written config names as the
             tokenizer's source (see :func:`hubui.export.export_model`). Usually left unset and decided at push
             time with ``PushRequest(hf_tokenizer_self=True)``.
-        target: ``"native"`` (the library's own format) or ``"transformers"`` (a timm ResNet or ViT as a
-            transformers model, see :mod:`hubui.to_transformers`; needs ``hubui[transformers]``).
+        target: ``"native"`` (the library's own format) or another format the library's models convert to
+            (:func:`hubui.libraries.target_names`; e.g. ``"transformers"``, see :mod:`hubui.libraries.transformers`).
     """
 
     out_dir: Path
@@ -87,7 +71,7 @@ class ConvertOptions:
     overwrite: bool = False
     batch_size: int | None = None
     hf_tokenizer_repo: str | None = None
-    target: str = "native"
+    target: str = NATIVE
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,36 +129,22 @@ def iter_convert(
         before or while the folder is written; an export that failed leaves no folder.
     """
     name = f"{spec.library} {pretrained_name(spec.library, spec.architecture, spec.pretrained)}"
-    to_transformers = check_target(options.target) == "transformers"
-    if to_transformers:
-        check_convertible_name(spec)  # before anything is loaded
+    fmt = target_format(spec.library, options.target)
+    fmt.check_source(spec)  # a model the format cannot express is refused before anything is loaded
     check_out_dir(options.out_dir, options.overwrite)  # a folder in the way costs no model load
     if loaded is None:
         yield ConvertEvent("load", f"loading {name}", 0.0)
         loaded = load_model(spec)
     yield ConvertEvent("export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2)
-    if to_transformers:
-        # Refuses a topology transformers cannot express before the folder is created.
-        export = export_transformers(
-            loaded, options.out_dir, options.precision, options.include_pytorch_bin, options.overwrite
-        )
-        yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with transformers' Auto classes", 0.35)
-        rebuilt: torch.nn.Module = load_transformers(export.folder)
-        run: Callable[..., Iterator[ParityReport]] = iter_transformers_parity
-    else:
-        export = export_model(
-            loaded,
-            options.out_dir,
-            precision=options.precision,
-            include_pytorch_bin=options.include_pytorch_bin,
-            overwrite=options.overwrite,
-            hf_tokenizer_repo=options.hf_tokenizer_repo,
-        )
-        yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {spec.library}'s own loader", 0.35)
-        rebuilt = rebuild_from_folder(export.folder, library=spec.library)
-        run = iter_parity
+    check_precision(options.precision)
+    export_options = ExportOptions(
+        options.precision, options.include_pytorch_bin, options.overwrite, options.hf_tokenizer_repo
+    )
+    export = fmt.export(loaded, Path(options.out_dir), export_options)
+    yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {fmt.loader_label}", 0.35)
+    rebuilt = fmt.rebuild_from_folder(export.folder)
     report: ParityReport | None = None
-    for report in run(
+    for report in fmt.iter_parity(
         loaded,
         rebuilt,
         options.precision,
@@ -228,24 +198,24 @@ def _list_files(folder: Path) -> tuple[tuple[str, int], ...]:
 
 
 def _folder_facts(folder: Path) -> dict[str, Any]:
-    """Library, architecture, precision, the config and the parity report of an exported folder."""
+    """Format, architecture, precision, the config and the parity report of an exported folder."""
     path = folder / "parity.json"
     try:
         parity = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{str(path)!r} is not valid JSON: {exc}", "Convert the model again.") from exc
     try:
-        library = folder_library(folder)
+        fmt = folder_format(folder)
         config = read_export_config(folder)
     except InvalidInputError as exc:
+        names = " or ".join(dict.fromkeys(get_format(n).files.config for n in format_names()))
         raise InvalidInputError(
-            f"{str(folder)!r} has no readable config.json or open_clip_config.json",
-            "Pass the folder that `hubui convert` wrote.",
+            f"{str(folder)!r} has no readable {names}", "Pass the folder that `hubui convert` wrote."
         ) from exc
-    # timm's config.json names the architecture; open_clip's config has no such key, hubui's record does.
-    architecture = config.get("architecture") or (config.get("hubui") or {}).get("architecture")
+    architecture = fmt.architecture(config)
     return {
-        "library": library,
+        "format": fmt,
+        "library": fmt.name,
         "architecture": architecture or (parity or {}).get("architecture") or "",
         "precision": read_export_precision(folder) or (parity or {}).get("precision") or "fp32",
         "parity": parity,
@@ -257,11 +227,11 @@ def _fields_for(library: str, fields: CardFields | None) -> CardFields:
     defaults = default_fields(library)
     if fields is None:
         return defaults
-    timm = CardFields()
+    plain = CardFields()  # the default library's defaults
     changes: dict[str, Any] = {}
-    if fields.library_name == timm.library_name and defaults.library_name != timm.library_name:
+    if fields.library_name == plain.library_name and defaults.library_name != plain.library_name:
         changes["library_name"] = defaults.library_name
-    if fields.pipeline_tag == timm.pipeline_tag and defaults.pipeline_tag != timm.pipeline_tag:
+    if fields.pipeline_tag == plain.pipeline_tag and defaults.pipeline_tag != plain.pipeline_tag:
         changes["pipeline_tag"] = defaults.pipeline_tag
     return replace(fields, **changes) if changes else fields
 
@@ -279,12 +249,11 @@ def make_card(
     Args:
         folder: The exported folder (reads ``config.json`` and ``parity.json``).
         repo_id: The target repo; the usage snippet loads it.
-        fields: The user's card fields; when ``None``, the defaults of the folder's library
-            (:func:`hubui.card.default_fields`: for open_clip ``library_name="open_clip"``,
-            ``pipeline_tag="zero-shot-image-classification"``, tag ``clip``). Given fields whose
-            ``library_name`` / ``pipeline_tag`` are still timm's defaults get the library's instead: a timm
-            snippet on an open_clip card would not run.
-        source: Where the weights came from; defaults to ``library:architecture``.
+        fields: The user's card fields; when ``None``, the defaults of the folder's format
+            (:func:`hubui.card.default_fields`, from ``Format.card``). Given fields whose ``library_name`` /
+            ``pipeline_tag`` are still the default library's (``CardFields()``) get the format's instead: one
+            library's snippet on another library's card would not run.
+        source: Where the weights came from; defaults to the format's ``card_source`` (``library:architecture``).
         override: The push overrides a failed parity; the card says so.
 
     Raises:
@@ -298,17 +267,15 @@ def make_card(
         verdict = "missing" if parity is None else parity.get("verdict")
         note = f"The parity verdict of this export was '{verdict}'; it was pushed with an explicit override."
     versions = (parity or {}).get("versions") or library_versions(facts["library"])
-    card_fields = _fields_for(facts["library"], fields)
-    if facts["library"] == "transformers":
-        card_fields = transformers_card_fields(card_fields, facts["config"])
-        source = source or f"timm:{facts['architecture']}"
+    fmt = facts["format"]
+    card_fields = fmt.card_fields(_fields_for(fmt.name, fields), facts["config"])
     return build_card(
         card_fields,
         repo_id=repo_id,
         parity=parity,
         precision=facts["precision"],
         library_versions=versions,
-        source=source or f"{facts['library']}:{facts['architecture']}",
+        source=source or fmt.card_source(facts["config"], facts["architecture"]),
         override_note=note,
     )
 
@@ -337,47 +304,7 @@ def reference_from_folder(folder: str | Path) -> LoadedModel:
         CheckpointMismatchError, ModelError: The library could not rebuild it.
     """
     facts = _folder_facts(Path(folder))
-    library = facts["library"]
-    if library == "transformers":
-        return reference_from_transformers_folder(folder)
-    model = rebuild_from_folder(folder, library=library)
-    spec = ModelSpec(library, facts["architecture"] or "unknown")
-    source = f"local folder {folder}"
-    if library == "open_clip":
-        return _open_clip_reference(model, spec, facts["config"], source)
-    import timm.data
-
-    data_config = timm.data.resolve_data_config({}, model=model)
-    pretrained_cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", None) or {})
-    return LoadedModel(spec, model, pretrained_cfg, data_config, source=source)
-
-
-def _open_clip_reference(model: Any, spec: ModelSpec, config: dict[str, Any], source: str) -> LoadedModel:
-    """A LoadedModel for a rebuilt open_clip model, with the fields hubui.loading fills for open_clip."""
-    pp = dict(model.visual.preprocess_cfg)
-    size = pp["size"] if isinstance(pp["size"], (tuple, list)) else (pp["size"], pp["size"])
-    data_config = {
-        "input_size": (3, *(int(v) for v in size)),
-        "mean": tuple(pp["mean"]),
-        "std": tuple(pp["std"]),
-        "interpolation": pp.get("interpolation"),
-        "resize_mode": pp.get("resize_mode"),
-        "fill_color": pp.get("fill_color", 0),
-    }
-    model_cfg = config.get("model_cfg") or {}
-    text_cfg = model_cfg.get("text_cfg") or {}
-    tokenizer = getattr(model, TOKENIZER_ATTR)
-    extra = {
-        "model_cfg": model_cfg,
-        "tokenizer": {
-            "kind": "hf" if text_cfg.get("hf_tokenizer_name") else "clip_bpe",
-            "hf_tokenizer_name": text_cfg.get("hf_tokenizer_name"),
-            "context_length": getattr(tokenizer, "context_length", None),
-        },
-        "tokenizer_obj": tokenizer,
-    }
-    labels = (config.get("hubui") or {}).get("label_names")
-    return LoadedModel(spec, model, pp, data_config, label_names=labels, source=source, extra=extra)
+    return facts["format"].reference_from_folder(Path(folder), facts["config"])
 
 
 def dry_run(

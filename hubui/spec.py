@@ -105,3 +105,18 @@ class ExportResult:
             "precision": self.precision,
             "library": self.library,
         }
+
+
+def check_label_count(spec: ModelSpec, num_classes: int | None) -> None:
+    """Refuse ``label_names`` whose count differs from the classifier's.
+
+    Raises:
+        InvalidInputError: ``len(spec.label_names) != num_classes`` (both given).
+    """
+    from hubui.errors import InvalidInputError
+
+    if spec.label_names is not None and num_classes is not None and len(spec.label_names) != num_classes:
+        raise InvalidInputError(
+            f"{len(spec.label_names)} label_names given for a model with {num_classes} classes.",
+            hint="Give one name per class, or set num_classes to the number of names.",
+        )

@@ -103,19 +103,18 @@ def target_names(library: str | None = None) -> tuple[str, ...]:
 def target_format(library: str, target: str = NATIVE) -> Format:
     """The format ``ConvertOptions.target`` names for a model of ``library``.
 
+    Whether that format takes this particular model (a family it can express...) is its ``check_source``'s
+    answer, asked by the caller before anything is loaded.
+
     Raises:
-        InvalidInputError: Unknown library or target, or a target this library's models do not convert to.
+        InvalidInputError: Unknown library or target.
     """
     source = get_source(library)
     if target == NATIVE:
         return get_format(source.native_format)
-    if not isinstance(target, str) or target not in target_names():
-        raise _unknown("target", target, target_names())
-    if target not in source.targets:
-        raise InvalidInputError(
-            f"{library} models cannot be converted to the {target!r} target.",
-            hint=f"Use one of: {', '.join(map(repr, target_names(library)))}.",
-        )
+    targets = target_names()
+    if not isinstance(target, str) or target not in targets:
+        raise InvalidInputError(f"Unknown conversion target {target!r}", hint=f"Use one of: {', '.join(targets)}.")
     return get_format(target)
 
 

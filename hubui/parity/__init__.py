@@ -13,9 +13,8 @@ original's outputs to float32 rounding, fp16/bf16 exports are measured against t
 stay above a cosine-similarity and top-1 agreement floor.
 
 Library specifics (how to preprocess, which outputs to compare, which weights file to read, where to search
-for a diverging module) live in one small adapter per library, chosen by ``loaded.spec.library``: timm compares
-``logits``; open_clip compares ``image_embeds``, ``text_embeds``, ``zero_shot_logits`` and, exactly, the
-``text_tokens`` of the zero-shot prompts from each side's own tokenizer (see :mod:`hubui.parity.adapters`).
+for a diverging module) come from the format of ``loaded.spec.library`` (:mod:`hubui.libraries`): its
+``transform`` and its ``pair`` (:mod:`hubui.parity.pairs`), whose module says which outputs it compares.
 """
 
 from hubui.parity.divergence import find_diverging_module

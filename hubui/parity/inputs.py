@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from hubui.errors import InvalidInputError
-from hubui.parity.adapters import _adapter
+from hubui.libraries import DEFAULT_SOURCE, get_format
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -145,7 +145,7 @@ def build_parity_inputs(
     include_real: bool = True,
     synthetic: int = 4,
     seed: int = 0,
-    library: str = "timm",
+    library: str = DEFAULT_SOURCE,
 ) -> ParityInputs:
     """Load and preprocess the parity inputs with the model's own eval transform.
 
@@ -163,7 +163,7 @@ def build_parity_inputs(
     Raises:
         InvalidInputError: A user image can't be read, no inputs are left, or the library is unknown.
     """
-    adapter = _adapter(library)
+    fmt = get_format(library)
     named: list[tuple[str, str, Image.Image]] = []
     # Open user images first: a bad path should fail before any other work.
     user = [load_image(item) for item in images]
@@ -173,6 +173,6 @@ def build_parity_inputs(
     named += [("user", name, img) for name, img in user]
     if not named:
         raise InvalidInputError("No parity inputs", hint="Include the real or synthetic images, or pass images.")
-    transform = adapter.make_transform(data_config)
+    transform = fmt.transform(data_config)
     pixels = torch.stack([transform(img) for _, _, img in named]).float()
     return ParityInputs(pixels=pixels, names=tuple(n for _, n, _ in named), kinds=tuple(k for k, _, _ in named))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from hubui.errors import InvalidInputError
-from hubui.export import check_precision
+from hubui.export_folder import check_precision
 
 _MAX_LISTED_NAMES = 20  # tensor names listed per category in WeightComparison; counts are always exact
 

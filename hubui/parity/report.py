@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from hubui.errors import ExportError, InvalidInputError, ParityFailedError
-from hubui.parity.adapters import _adapter
+from hubui.libraries import DEFAULT_SOURCE, get_format
 from hubui.parity.metrics import OutputMetrics, Tolerance, WeightComparison
 
 PARITY_FILENAME = "parity.json"
@@ -22,14 +22,14 @@ SAMPLE_LIMIT = 2048  # values per output kept for plots
 
 
 # --- report -----------------------------------------------------------------------------------------
-def library_versions(library: str = "timm") -> dict[str, str]:
+def library_versions(library: str = DEFAULT_SOURCE) -> dict[str, str]:
     """Versions that parity results depend on: python, torch, the library, safetensors, hubui."""
     from importlib.metadata import PackageNotFoundError, version
 
     from hubui import __version__
 
     out = {"python": platform.python_version(), "torch": torch.__version__, "hubui": __version__}
-    for dist in (*_adapter(library).version_modules, "safetensors"):
+    for dist in (*get_format(library).versions, "safetensors"):
         try:
             out[dist] = version(dist.replace("_", "-"))
         except PackageNotFoundError:
@@ -54,7 +54,7 @@ class ParityReport:
         diverging_module: On failure, the first module whose output diverged.
         versions: Library versions (see :func:`library_versions`).
         elapsed_s: Seconds since the run started.
-        library: ``"timm"``.
+        library: The format the outputs came from (:func:`hubui.libraries.format_names`).
         architecture: The model's architecture name.
         reasons: Why it failed (empty when it passed).
         device: Where the forward passes ran.
@@ -74,7 +74,7 @@ class ParityReport:
     diverging_module: str | None
     versions: dict[str, str]
     elapsed_s: float
-    library: str = "timm"
+    library: str = DEFAULT_SOURCE
     architecture: str = ""
     reasons: tuple[str, ...] = ()
     device: str = "cpu"
@@ -146,7 +146,7 @@ class ParityReport:
                 diverging_module=data.get("diverging_module"),
                 versions=dict(data.get("versions") or {}),
                 elapsed_s=float(data.get("elapsed_s", 0.0)),
-                library=str(data.get("library", "timm")),
+                library=str(data.get("library", DEFAULT_SOURCE)),
                 architecture=str(data.get("architecture", "")),
                 reasons=tuple(data.get("reasons") or ()),
                 device=str(data.get("device", "cpu")),

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from hubui.errors import InvalidInputError
-from hubui.export import check_precision, read_export_precision, rebuild_from_folder
-from hubui.parity.adapters import _adapter
+from hubui.export import read_export_precision, rebuild_from_folder
+from hubui.export_folder import check_precision
+from hubui.libraries import get_format
 from hubui.parity.divergence import _first_weight_owner, find_diverging_module
 from hubui.parity.inputs import ParityInputs, build_parity_inputs
 from hubui.parity.metrics import (
@@ -102,7 +103,7 @@ def iter_parity(
     user of ``timm.create_model`` / ``open_clip.create_model_from_pretrained`` gets); the drift measured is the
     rounding of the weights.
 
-    The outputs compared come from the library's adapter (see :mod:`hubui.parity.adapters`): ``logits`` for
+    The outputs compared come from the library's format (``Format.pair``, see :mod:`hubui.libraries`): ``logits`` for
     timm; ``image_embeds``, ``text_embeds``, ``zero_shot_logits`` and ``text_tokens`` for open_clip, whose
     rebuilt tokenizer is the one :func:`hubui.export.rebuild_from_folder` attached to ``rebuilt``.
 
@@ -131,8 +132,8 @@ def iter_parity(
         raise InvalidInputError(f"batch_size must be a positive integer, not {batch_size!r}")
     tol = tolerance or tolerance_preset(precision)
     library = original.spec.library
-    adapter = _adapter(library)
-    pair = adapter.make_pair(original, rebuilt)
+    fmt = get_format(library)
+    pair = fmt.pair(original, rebuilt)
     if inputs is None:
         inputs = build_parity_inputs(original.data_config, images, library=library)
     if batch_size is None:
@@ -178,7 +179,7 @@ def iter_parity(
         return cancel is not None and cancel.is_set()
 
     if folder is not None:
-        weights = compare_weights(original.model, Path(folder) / adapter.weights_file, precision, cancel)
+        weights = compare_weights(original.model, Path(folder) / fmt.files.weights, precision, cancel)
 
     samples: dict[str, dict[str, list[float]]] = {}
     per_batch = math.ceil(SAMPLE_LIMIT / max(total, 1))
