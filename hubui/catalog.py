@@ -21,7 +21,7 @@ import functools
 import importlib
 from typing import Any
 
-from hubui.catalog_names import cached_index, resolve_name
+from hubui.catalog_names import resolve_name
 from hubui.errors import InvalidInputError
 from hubui.facts import CatalogEntry, ModelFacts, PretrainedTag
 from hubui.libraries import get_source
@@ -69,7 +69,7 @@ def search_models(
         raise InvalidInputError(f"Search pattern must be a string, not {type(pattern).__name__}: {pattern!r}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a positive integer or None: {limit!r}.", hint="Pass e.g. limit=20.")
-    index = cached_index(source)
+    index = source.index()
     entries = index.pretrained if pretrained else index.architectures
     needle = pattern.strip().lower()
     if not needle:
