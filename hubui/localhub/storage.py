@@ -1,4 +1,4 @@
-"""On-disk storage of the local Hub: repos, commits, refs, discussions and content-addressed objects.
+"""On-disk storage of the local Hub: repos, their refs and commits, and the list of their discussions.
 
 Layout under ``root``::
 
@@ -15,216 +15,108 @@ Why it is crash-safe: objects and commit files are immutable and written (then f
 ref moves, and a ref moves with one ``os.replace`` of ``refs.json``. A crash at any point leaves
 either the old ref or the new one, each pointing at a complete commit. Objects are only renamed into
 ``objects/`` after their sha256 and size were checked.
+
+The records it reads and writes are in :mod:`hubui.localhub.records`, the objects in :mod:`hubui.localhub.objects`,
+the atomic writes in :mod:`hubui.localhub.diskio`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+
+# Under these names so that every write here goes through storage._write_atomic (a crash test swaps it for one that
+# dies just before a ref moves).
+from hubui.localhub.diskio import read_json as _read_json
+from hubui.localhub.diskio import write_atomic as _write_atomic
+from hubui.localhub.objects import ObjectReceiver, ObjectStore
 
 # StorageError and check_path live in their own modules; the server and the discussions import them from here.
 from hubui.localhub.paths import check_path, check_tree
+from hubui.localhub.records import (
+    GITATTRIBUTES,
+    LFS_PATTERNS,
+    LFS_SIZE_THRESHOLD,
+    MAX_REGULAR_FILE,
+    NAME_RE,
+    REPO_TYPES,
+    SHA1_RE,
+    SHA256_RE,
+    AddFile,
+    AddLfsFile,
+    Commit,
+    Delete,
+    Discussion,
+    FileEntry,
+    Operation,
+    RepoMeta,
+    check_branch_name,
+    git_blob_sha1,
+    lfs_pointer,
+    now_iso,
+    wants_lfs,
+)
 from hubui.localhub.rootlock import RootLock
 from hubui.localhub.storage_errors import StorageError
 
-REPO_TYPES = ("model", "dataset", "space")
-# \Z, not $: "$" also matches before a trailing newline ("name\n" made a folder with a newline in its name).
-# Anchored at both ends, so .match and .fullmatch agree.
-NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\Z")
-SHA1_RE = re.compile(r"\A[0-9a-f]{40}\Z")
-SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
-LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
-MAX_REGULAR_FILE = 64 * 1024 * 1024
+__all__ = [
+    "GITATTRIBUTES",
+    "LFS_PATTERNS",
+    "LFS_SIZE_THRESHOLD",
+    "MAX_REGULAR_FILE",
+    "NAME_RE",
+    "REPO_TYPES",
+    "SHA1_RE",
+    "SHA256_RE",
+    "SHORT_SHA_RE",
+    "AddFile",
+    "AddLfsFile",
+    "Commit",
+    "Delete",
+    "Discussion",
+    "FileEntry",
+    "ObjectReceiver",
+    "ObjectStore",
+    "Operation",
+    "RepoMeta",
+    "StorageError",
+    "Store",
+    "_read_json",
+    "_write_atomic",
+    "check_branch_name",
+    "check_path",
+    "git_blob_sha1",
+    "lfs_pointer",
+    "now_iso",
+    "resolve_tag_or_short_sha",
+    "wants_lfs",
+]
 
-# The patterns the Hub puts in a new repo's .gitattributes: such files always go through LFS.
-LFS_PATTERNS = (
-    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
-    "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
-    "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
-    "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*",
-)  # fmt: skip
-GITATTRIBUTES = "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """The id git gives a blob: sha1 over ``blob <size>\\0`` plus the bytes."""
-    h = hashlib.sha1(f"blob {len(data)}\0".encode())
-    h.update(data)
-    return h.hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def wants_lfs(path: str, size: int, sample: bytes) -> bool:
-    """Whether a file goes through LFS: by .gitattributes pattern, by size, or because it is binary."""
-    name = path.rsplit("/", 1)[-1]
-    if any(fnmatch.fnmatch(name, p) for p in LFS_PATTERNS):
-        return True
-    return size >= LFS_SIZE_THRESHOLD or b"\0" in sample
+# Tags are created and deleted in hubui.localhub.tags; reading them is part of resolving a revision, so it is here.
+SHORT_SHA_RE = re.compile(r"^[0-9a-f]{7,39}$")
 
 
-def check_branch_name(name: str) -> str:
-    """Validate a branch name as git does (the parts that matter for a Hub)."""
-    bad = (
-        not name
-        or name.startswith(("/", "-", "refs/"))
-        or name.endswith(("/", ".", ".lock"))
-        or ".." in name
-        or "//" in name
-        or "@{" in name
-        or len(name) > 200
-        or any(c.isspace() or c in "~^:?*[\\" or ord(c) < 32 for c in name)
-    )
-    if bad:
-        raise StorageError(400, f"Invalid branch name: {name!r}")
-    return name
+def resolve_tag_or_short_sha(store: Store, meta: RepoMeta, refs: dict, revision: str) -> str | None:
+    """The commit id a tag name (bare or ``refs/tags/``) or an unambiguous short commit id points at."""
+    tags = refs.get("tags") or {}
+    name = revision[len("refs/tags/") :] if revision.startswith("refs/tags/") else revision
+    if name in tags:
+        return tags[name]
+    if SHORT_SHA_RE.match(revision):
+        folder = store._repo_dir(meta.repo_type, meta.repo_id) / "commits"
+        found = [p.stem for p in folder.glob(f"{revision}*.json")]
+        if len(found) == 1:
+            return found[0]
+    return None
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a commit."""
-
-    size: int
-    sha256: str
-    blob_id: str
-    lfs: bool
-
-    def pointer_size(self) -> int:
-        return len(lfs_pointer(self.sha256, self.size))
-
-
-@dataclass(frozen=True)
-class Commit:
-    """An immutable commit: its parents, author, message and whole file table."""
-
-    id: str
-    parents: tuple[str, ...]
-    author: str
-    summary: str
-    description: str
-    date: str
-    files: dict[str, FileEntry] = field(hash=False)
-
-    @property
-    def message(self) -> str:
-        return self.summary + ("\n\n" + self.description if self.description else "")
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["parents"] = list(self.parents)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Commit:
-        files = {p: FileEntry(**e) for p, e in data["files"].items()}
-        return cls(
-            id=data["id"],
-            parents=tuple(data["parents"]),
-            author=data["author"],
-            summary=data["summary"],
-            description=data["description"],
-            date=data["date"],
-            files=files,
-        )
-
-
-@dataclass(frozen=True)
-class RepoMeta:
-    """A repo's settings."""
-
-    repo_type: str
-    namespace: str
-    name: str
-    private: bool
-    created_at: str
-    sdk: str | None = None
-
-    @property
-    def repo_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class AddFile:
-    path: str
-    entry: FileEntry
-
-
-@dataclass(frozen=True)
-class AddLfsFile:
-    path: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Delete:
-    path: str
-    folder: bool
-
-
-Operation = AddFile | AddLfsFile | Delete
-
-
-@dataclass(frozen=True)
-class Discussion:
-    num: int
-    title: str
-    description: str
-    author: str
-    is_pull_request: bool
-    status: str
-    created_at: str
-    base: str | None = None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-class Store:
+class Store(ObjectStore):
     """The local Hub's storage. Thread-safe: ref updates take a per-repo lock.
 
     Only one Store at a time may open a root, in any process: it holds ``<root>/localhub.lock`` until
@@ -259,12 +151,6 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _clean_tmp(self) -> None:
-        # Anything here is an upload that was in flight when the server stopped: never valid.
-        for leftover in (self.root / "tmp").iterdir():
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-
     # --- secrets --------------------------------------------------------------------------------------
     def signing_key(self) -> bytes:
         """A per-root random key that signs LFS upload links, so they survive a restart."""
@@ -273,43 +159,6 @@ class Store:
             _write_atomic(path, os.urandom(32))
             os.chmod(path, 0o600)
         return path.read_bytes()
-
-    # --- objects --------------------------------------------------------------------------------------
-    def object_path(self, sha256: str) -> Path:
-        return self.root / "objects" / sha256[:2] / sha256
-
-    def has_object(self, sha256: str, size: int | None = None) -> bool:
-        path = self.object_path(sha256)
-        if not path.is_file():
-            return False
-        return size is None or path.stat().st_size == size
-
-    def put_bytes(self, data: bytes) -> FileEntry:
-        """Store a small regular file and return its entry."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not self.has_object(sha, len(data)):
-            self._install_object(sha, lambda fh: fh.write(data))
-        return FileEntry(size=len(data), sha256=sha, blob_id=git_blob_sha1(data), lfs=False)
-
-    def _install_object(self, sha256: str, write: Any) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="obj-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            dest = self.object_path(sha256)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-
-    def object_receiver(self, sha256: str, size: int) -> ObjectReceiver:
-        """Start receiving an LFS object; see :class:`ObjectReceiver`."""
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix="lfs-")
-        return ObjectReceiver(os.fdopen(fd, "wb"), Path(tmp), self.object_path(sha256), sha256, size)
 
     # --- repos ----------------------------------------------------------------------------------------
     def _repo_dir(self, repo_type: str, repo_id: str) -> Path:
@@ -418,8 +267,6 @@ class Store:
         elif SHA1_RE.match(revision):
             oid = revision
         else:
-            from hubui.localhub.tags import resolve_tag_or_short_sha
-
             oid = resolve_tag_or_short_sha(self, meta, refs, revision)
         commit = self.get_commit(meta, oid) if oid else None
         if commit is None:
@@ -619,53 +466,3 @@ class Store:
                 refs["prs"][str(num)] = refs["heads"]["main"]
                 self._write_refs(meta, refs)
         return num
-
-
-class ObjectReceiver:
-    """Receives an LFS object in chunks and keeps it only if its size and sha256 match.
-
-    Call :meth:`write` per chunk, then :meth:`finish`; always call :meth:`abort` afterwards (it is a
-    no-op after a successful finish). Nothing reaches ``objects/`` unless it was checked.
-    """
-
-    def __init__(self, fh: BinaryIO, tmp: Path, dest: Path, sha256: str, size: int) -> None:
-        self._fh, self._tmp, self._dest = fh, tmp, dest
-        self._sha256, self._expected = sha256, size
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> None:
-        """Append a chunk.
-
-        Raises:
-            StorageError: 400 as soon as more bytes arrive than were declared.
-        """
-        self.size += len(chunk)
-        if self.size > self._expected:
-            raise StorageError(400, f"Received more bytes than the declared size {self._expected}")
-        self._hash.update(chunk)
-        self._fh.write(chunk)
-
-    def finish(self) -> None:
-        """Check size and sha256, then move the object into place.
-
-        Raises:
-            StorageError: 400 when the bytes don't match what was declared.
-        """
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        if self.size != self._expected:
-            raise StorageError(400, f"Object {self._sha256} should be {self._expected} bytes, received {self.size}")
-        if self._hash.hexdigest() != self._sha256:
-            raise StorageError(400, f"Object content does not match its sha256 {self._sha256}")
-        self._dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, self._dest)
-        _fsync_dir(self._dest.parent)
-
-    def abort(self) -> None:
-        """Drop whatever was received and not finished."""
-        if not self._fh.closed:
-            self._fh.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)

@@ -3,25 +3,17 @@
 
 from __future__ import annotations
 
-import re
+# resolve_tag_or_short_sha lives with the rest of revision resolution in storage; its name stays importable here.
+from hubui.localhub.storage import (
+    SHORT_SHA_RE,
+    RepoMeta,
+    StorageError,
+    Store,
+    check_branch_name,
+    resolve_tag_or_short_sha,
+)
 
-from hubui.localhub.storage import RepoMeta, StorageError, Store, check_branch_name
-
-SHORT_SHA_RE = re.compile(r"^[0-9a-f]{7,39}$")
-
-
-def resolve_tag_or_short_sha(store: Store, meta: RepoMeta, refs: dict, revision: str) -> str | None:
-    """The commit id a tag name (bare or ``refs/tags/``) or an unambiguous short commit id points at."""
-    tags = refs.get("tags") or {}
-    name = revision[len("refs/tags/") :] if revision.startswith("refs/tags/") else revision
-    if name in tags:
-        return tags[name]
-    if SHORT_SHA_RE.match(revision):
-        folder = store._repo_dir(meta.repo_type, meta.repo_id) / "commits"
-        found = [p.stem for p in folder.glob(f"{revision}*.json")]
-        if len(found) == 1:
-            return found[0]
-    return None
+__all__ = ["SHORT_SHA_RE", "create_tag", "delete_tag", "resolve_tag_or_short_sha"]
 
 
 def create_tag(store: Store, meta: RepoMeta, tag: str, revision: str) -> str:
