@@ -53,6 +53,9 @@ if TYPE_CHECKING:
     from hubui.spec import ExportResult
 
 NAME = "timm"
+CONFIG_NAME = FILES.config
+SAFE_WEIGHTS_NAME = FILES.weights
+PICKLE_WEIGHTS_NAME = FILES.pickle
 
 
 # --- catalog ------------------------------------------------------------------------------------------
@@ -422,4 +425,14 @@ class TimmLibrary:
 SOURCE = FORMAT = TimmLibrary()
 """timm's :class:`~hubui.libraries.base.Source` and :class:`~hubui.libraries.base.Format` (one object)."""
 
-__all__ = ["FORMAT", "INTERPOLATIONS", "SOURCE", "TimmLibrary", "timm_pair", "timm_transform"]
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT",
+    "INTERPOLATIONS",
+    "PICKLE_WEIGHTS_NAME",
+    "SAFE_WEIGHTS_NAME",
+    "SOURCE",
+    "TimmLibrary",
+    "timm_pair",
+    "timm_transform",
+]

@@ -20,7 +20,7 @@ from hubui.catalog_names import resolve_name
 from hubui.checkpoints import check_fits, read_checkpoint, record_checkpoint, seeded
 from hubui.errors import CheckpointMismatchError, InvalidInputError, InvalidRepoIdError, ModelError, first_line
 from hubui.hub_errors import hub_errors
-from hubui.spec import LoadedModel, ModelSpec
+from hubui.spec import LoadedModel, ModelSpec, check_label_count
 
 if TYPE_CHECKING:
     import torch
@@ -48,14 +48,6 @@ def check_spec(spec: ModelSpec) -> None:
         raise InvalidInputError(
             f"resize_mode={spec.resize_mode!r} applies to open_clip models, not timm.",
             hint="For timm use crop_pct and interpolation.",
-        )
-
-
-def _check_label_count(spec: ModelSpec, num_classes: int | None) -> None:
-    if spec.label_names is not None and num_classes is not None and len(spec.label_names) != num_classes:
-        raise InvalidInputError(
-            f"{len(spec.label_names)} label_names given for a model with {num_classes} classes.",
-            hint="Give one name per class, or set num_classes to the number of names.",
         )
 
 
@@ -116,7 +108,7 @@ def load_timm(source: Source, spec: ModelSpec, progress: Progress, checkpoint_ke
         progress(f"building {spec.architecture} with random weights (seed {spec.seed})")
         model = _timm_create(spec.architecture, spec)
         origin = f"random weights (seed {spec.seed})"
-    _check_label_count(spec, model.num_classes)
+    check_label_count(spec, model.num_classes)
 
     progress("applying overrides")
     model = model.cpu().float().eval()
@@ -154,7 +146,7 @@ def _timm_from_tag(source: Source, spec: ModelSpec, progress: Progress, extra: d
     entry = resolve_name(source, f"{spec.architecture}.{spec.pretrained}")
     cfg = get_pretrained_cfg(entry.name)
     weights_classes = getattr(cfg, "num_classes", None)
-    _check_label_count(spec, spec.num_classes if spec.num_classes is not None else weights_classes)
+    check_label_count(spec, spec.num_classes if spec.num_classes is not None else weights_classes)
     repo = getattr(cfg, "hf_hub_id", None)
     progress(f"downloading {repo or entry.name}")
     with hub_errors(repo or entry.name, f"pretrained weights of {entry.name!r}"):
@@ -188,7 +180,7 @@ def _timm_from_hub_repo(spec: ModelSpec, progress: Progress, extra: dict[str, An
             hint=f"Set architecture={arch!r}.",
         )
     weights_classes = pretrained_cfg.get("num_classes")
-    _check_label_count(spec, spec.num_classes if spec.num_classes is not None else weights_classes)
+    check_label_count(spec, spec.num_classes if spec.num_classes is not None else weights_classes)
     progress(f"downloading {hub_id}")
     with hub_errors(repo_id, "weights"):
         model = _timm_create(f"hf-hub:{hub_id}", spec, pretrained=True)
