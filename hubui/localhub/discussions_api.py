@@ -10,30 +10,27 @@ Who may do what, as on the Hub:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hubui.localhub.context import HubContext
 from hubui.localhub.discussions import DiscussionBook
+from hubui.localhub.httperrors import HubHTTPError
 from hubui.localhub.storage import Discussion, RepoMeta
 from hubui.localhub.tags import create_tag, delete_tag
 from hubui.localhub.users import User
-
-if TYPE_CHECKING:
-    from hubui.localhub.server import LocalHubApp
 
 PAGE_SIZE = 50
 
 
 def _http_error(status: int, message: str, code: str | None = None) -> Exception:
-    from hubui.localhub.server import HubHTTPError
-
     return HubHTTPError(status, message, code)
 
 
-def contributor(app: LocalHubApp, request: Request, repo_type: str, repo_id: str) -> tuple[RepoMeta, User]:
+def contributor(app: HubContext, request: Request, repo_type: str, repo_id: str) -> tuple[RepoMeta, User]:
     """A repo the caller can read, and the caller, who must hold a write token (member or not).
 
     Raises:
@@ -47,12 +44,12 @@ def contributor(app: LocalHubApp, request: Request, repo_type: str, repo_id: str
     return meta, user
 
 
-def is_member(app: LocalHubApp, user: User, meta: RepoMeta) -> bool:
+def is_member(app: HubContext, user: User, meta: RepoMeta) -> bool:
     return app.directory.is_member(user.name, meta.namespace)
 
 
 def repo_for_commit(
-    app: LocalHubApp, request: Request, repo_type: str, repo_id: str, revision: str, create_pr: bool
+    app: HubContext, request: Request, repo_type: str, repo_id: str, revision: str, create_pr: bool
 ) -> tuple[RepoMeta, User]:
     """Access check for preupload and commit: members write anywhere; others only open a pull request or
     push to an open pull request of their own.
@@ -73,15 +70,15 @@ def repo_for_commit(
     )
 
 
-def _find(app: LocalHubApp, meta: RepoMeta, num: int) -> Discussion | None:
+def _find(app: HubContext, meta: RepoMeta, num: int) -> Discussion | None:
     return next((d for d in app.store.discussions(meta) if d.num == num), None)
 
 
-def _book(app: LocalHubApp) -> DiscussionBook:
+def _book(app: HubContext) -> DiscussionBook:
     return DiscussionBook(app.store)
 
 
-def discussion_json(app: LocalHubApp, meta: RepoMeta, d: Discussion) -> dict[str, Any]:
+def discussion_json(app: HubContext, meta: RepoMeta, d: Discussion) -> dict[str, Any]:
     return {
         "num": d.num,
         "title": d.title,
@@ -97,7 +94,7 @@ def discussion_json(app: LocalHubApp, meta: RepoMeta, d: Discussion) -> dict[str
 
 
 async def handle(
-    app: LocalHubApp, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]
+    app: HubContext, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]
 ) -> Response:
     """``/api/{type}s/{ns}/{name}/discussions[/...]``."""
     if method == "GET":
@@ -158,7 +155,7 @@ def _num(text: str) -> int:
     return int(text)
 
 
-async def _create(app: LocalHubApp, request: Request, repo_type: str, repo_id: str) -> Response:
+async def _create(app: HubContext, request: Request, repo_type: str, repo_id: str) -> Response:
     meta, user = contributor(app, request, repo_type, repo_id)
     body = await app._json_body(request)
     title = str(body.get("title") or "").strip()
@@ -175,7 +172,7 @@ async def _create(app: LocalHubApp, request: Request, repo_type: str, repo_id: s
     return JSONResponse({"num": num, "url": f"{app._repo_url(request, meta)}/discussions/{num}"})
 
 
-def _listing(app: LocalHubApp, request: Request, meta: RepoMeta) -> Response:
+def _listing(app: HubContext, request: Request, meta: RepoMeta) -> Response:
     q = request.query_params
     kind, status, author = q.get("type") or "all", q.get("status") or "all", q.get("author")
     if kind not in ("all", "discussion", "pull_request") or status not in ("all", "open", "closed"):
@@ -199,7 +196,7 @@ def _listing(app: LocalHubApp, request: Request, meta: RepoMeta) -> Response:
     return JSONResponse({"discussions": shown, "count": len(items), "start": start, "numClosedDiscussions": closed})
 
 
-def _details(app: LocalHubApp, request: Request, meta: RepoMeta, num: int) -> dict[str, Any]:
+def _details(app: HubContext, request: Request, meta: RepoMeta, num: int) -> dict[str, Any]:
     d = _find(app, meta, num)
     if d is None:
         raise _http_error(404, f"Discussion #{num} not found in {meta.repo_id}")
@@ -220,7 +217,7 @@ def _details(app: LocalHubApp, request: Request, meta: RepoMeta, num: int) -> di
 
 
 async def handle_tag(
-    app: LocalHubApp, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]
+    app: HubContext, request: Request, method: str, repo_type: str, repo_id: str, rest: list[str]
 ) -> Response:
     """``POST /api/{type}s/{id}/tag/{revision}`` ``{tag, message?}`` and ``DELETE .../tag/{tag}``."""
     if not rest:

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from hubui.localhub.httperrors import HubHTTPError
 from hubui.localhub.storage import NAME_RE, REPO_TYPES, RepoMeta, StorageError, Store, _read_json, _write_atomic
 
 GATED_VALUES = (False, "auto", "manual")
@@ -155,8 +156,6 @@ async def handle_move(app: Any, request: Any) -> Any:
     namespaces."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
-
-    from hubui.localhub.server import HubHTTPError
 
     user = app._user(request)
     if user is None:
