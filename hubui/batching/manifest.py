@@ -16,12 +16,13 @@ from typing import Any
 import yaml
 
 from hubui.errors import HubUIError, InvalidInputError
-from hubui.spec import LIBRARIES, PRECISIONS, ModelSpec
+from hubui.libraries import NATIVE, get_source, source_names, target_names
+from hubui.spec import PRECISIONS, ModelSpec
 
-TARGETS = ("native", "transformers")  # hubui.to_transformers.TARGETS, without importing torch to check a file
-# Keys an entry may have; the first three have no default. ``model`` is the library's name (``arch``,
-# ``arch.tag`` for timm, ``arch:tag`` for open_clip); ``checkpoint`` (a local file) or ``hf_hub_id`` (a Hub
-# repo) gives the weights instead of a tag; none of the three means random weights seeded by ``seed``.
+# Keys an entry may have; the first three have no default. ``model`` is the library's name (``arch``, or
+# ``arch`` and a pretrained tag joined by the library's separator: ``arch.tag``, ``arch:tag``); ``checkpoint``
+# (a local file) or ``hf_hub_id`` (a Hub repo) gives the weights instead of a tag; none of the three means
+# random weights seeded by ``seed``.
 ENTRY_KEYS = (
     "library", "model", "repo_id", "checkpoint", "hf_hub_id", "precision", "target", "card", "revision",
     "create_pr", "private", "seed",
@@ -50,13 +51,13 @@ class BatchEntry:
 
     Args:
         index: Position in the manifest's ``models`` list (from 0).
-        library: ``"timm"`` or ``"open_clip"``.
-        model: ``arch``, ``arch.tag`` (timm) or ``arch:tag`` (open_clip).
+        library: A registered library (:func:`hubui.libraries.source_names`).
+        model: ``arch``, or ``arch`` and a pretrained tag joined by the library's separator (``arch.tag``).
         repo_id: The target repo, ``namespace/name``.
         checkpoint: A local checkpoint file (weights for ``model``'s architecture), absolute.
-        hf_hub_id: A Hub repo to take the weights (and, for open_clip, the config) from.
+        hf_hub_id: A Hub repo to take the weights (and, for some libraries, the config) from.
         precision: ``fp32``, ``fp16`` or ``bf16``.
-        target: ``native`` or ``transformers``.
+        target: ``native`` or another registered target (:func:`hubui.libraries.target_names`).
         card: A card fields file (``.json``/``.yaml``), absolute.
         revision: Target branch; ``None`` for main.
         create_pr: Open a pull request instead of committing to the branch.
@@ -71,7 +72,7 @@ class BatchEntry:
     checkpoint: str | None = None
     hf_hub_id: str | None = None
     precision: str = "fp32"
-    target: str = "native"
+    target: str = NATIVE
     card: str | None = None
     revision: str | None = None
     create_pr: bool = False
@@ -85,11 +86,11 @@ class BatchEntry:
 
     @property
     def architecture(self) -> str:
-        return self.model.partition(":" if self.library == "open_clip" else ".")[0]
+        return self.model.partition(_separator(self.library))[0]
 
     @property
     def tag(self) -> str | None:
-        return self.model.partition(":" if self.library == "open_clip" else ".")[2] or None
+        return self.model.partition(_separator(self.library))[2] or None
 
     def spec(self) -> ModelSpec:
         """The :class:`~hubui.spec.ModelSpec` that loads this entry's model."""
@@ -123,6 +124,11 @@ class Manifest:
 
     path: Path | None
     entries: tuple[BatchEntry, ...]
+
+
+def _separator(library: object) -> str:
+    """Between architecture and pretrained tag in ``library``'s names; ``"."`` for a library not registered."""
+    return get_source(library).separator if isinstance(library, str) and library in source_names() else "."
 
 
 def _file_sha256(path: Path) -> str:
@@ -239,11 +245,13 @@ def _check_entry(e: dict[str, Any], where: str, base: Path) -> list[str]:
         if key in e and e[key] is not None and not ok:
             out.append(f"{where}.{key}: {what}, not {e[key]!r}")
 
-    check("library", e.get("library") in LIBRARIES, f"must be one of {', '.join(LIBRARIES)}")
+    libraries = source_names()
+    check("library", e.get("library") in libraries, f"must be one of {', '.join(libraries)}")
     for key in ("model", "repo_id", "checkpoint", "hf_hub_id", "card", "revision"):
         check(key, isinstance(e.get(key), str) and bool(str(e.get(key)).strip()), "must be a non-empty string")
     check("precision", e.get("precision") in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
-    check("target", e.get("target") in TARGETS, f"must be one of {', '.join(TARGETS)}")
+    targets = target_names()
+    check("target", e.get("target") in targets, f"must be one of {', '.join(targets)}")
     for key in ("create_pr", "private"):
         check(key, isinstance(e.get(key), bool), "must be true or false")
     check("seed", isinstance(e.get("seed"), int) and not isinstance(e.get("seed"), bool), "must be an integer")
@@ -252,7 +260,7 @@ def _check_entry(e: dict[str, Any], where: str, base: Path) -> list[str]:
         return out
     if e.get("checkpoint") and e.get("hf_hub_id"):
         out.append(f"{where}: give one weights source, checkpoint or hf_hub_id, not both")
-    tag = str(e["model"]).partition(":" if e["library"] == "open_clip" else ".")[2]
+    tag = str(e["model"]).partition(_separator(e["library"]))[2]
     if tag and (e.get("checkpoint") or e.get("hf_hub_id")):
         out.append(f"{where}.model: {e['model']!r} names a pretrained tag and another weights source is given")
     for key in ("checkpoint", "card"):
@@ -286,7 +294,7 @@ def _entry(index: int, e: dict[str, Any], base: Path) -> BatchEntry:
         checkpoint=path("checkpoint"),
         hf_hub_id=str(e["hf_hub_id"]).strip().removeprefix("hf-hub:") if e.get("hf_hub_id") else None,
         precision=e.get("precision") or "fp32",
-        target=e.get("target") or "native",
+        target=e.get("target") or NATIVE,
         card=path("card"),
         revision=e.get("revision"),
         create_pr=bool(e.get("create_pr", False)),

@@ -19,6 +19,7 @@ import gradio as gr
 
 import hubui
 from hubui.card import HUB_LICENSES
+from hubui.libraries import DEFAULT_SOURCE, NATIVE, source_names
 from hubui.ui import forms, handlers, plots, views
 from hubui.ui.state import close_session, remove_session_dir, session_factory
 
@@ -26,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 HEAVY_LIMIT, HEAVY_ID = 2, "heavy"  # convert and push share one pool: at most two run at a time
 LIGHT_CONCURRENCY = 8
-LIBRARIES = ("timm", "open_clip")
 PRECISIONS = ("fp32", "fp16", "bf16")
 CHECKPOINT_TYPES = [".safetensors", ".pth", ".pt", ".bin", ".ckpt"]
 
@@ -63,7 +63,7 @@ def _header(endpoint: str, oauth: bool) -> str:
     )
     return (
         f"# hubui {hubui.__version__}\n"
-        "Convert a timm or open_clip model, prove logits parity, write the card, push, verify.  \n"
+        f"Convert a {' or '.join(source_names())} model, prove logits parity, write the card, push, verify.  \n"
         f"Hub: `{endpoint}` · {mode}"
     )
 
@@ -106,7 +106,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
 
         with gr.Tab("Model", elem_id="tab-model"):
             with gr.Row():
-                library = gr.Radio(list(LIBRARIES), value="timm", label="Library", elem_id="model-library")
+                library = gr.Radio(list(source_names()), value=DEFAULT_SOURCE, label="Library", elem_id="model-library")
                 query = gr.Textbox(
                     label="Search architectures",
                     placeholder="resnet, vit_*, *clip* …",
@@ -137,7 +137,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                 )
                 convert_target = gr.Radio(
                     forms.target_choices(),
-                    value="native",
+                    value=NATIVE,
                     label="Target",
                     info=forms.target_info(),
                     elem_id="convert-target",

@@ -17,6 +17,7 @@ import yaml
 
 import hubui
 from hubui.card import HUB_LICENSES
+from hubui.libraries import DEFAULT_SOURCE, get_format, get_source
 
 RANDOM_WEIGHTS = "(random weights)"
 PRESET_TOLERANCE = "preset for the precision"
@@ -25,7 +26,15 @@ README_MODES = ("keep", "replace", "merge")
 EVAL_COLUMNS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
 CARD_KEYS = ("license", "language", "tags", "datasets", "base_model", "pipeline_tag", "description")
 PIPELINE_TAGS = ("image-classification", "zero-shot-image-classification", "image-feature-extraction")
-DEFAULT_PIPELINE_TAG = {"timm": "image-classification", "open_clip": "zero-shot-image-classification"}
+
+
+def default_pipeline_tag(library: str) -> str:
+    """The card's ``pipeline_tag`` for a model of ``library`` written in its own format.
+
+    Raises:
+        InvalidInputError: ``library`` is not a registered library.
+    """
+    return get_format(get_source(library).native_format).card.pipeline_tag
 
 
 def split_list(text: str | None) -> list[str]:
@@ -65,10 +74,8 @@ def model_spec(library: str, architecture: str | None, tag: str | None, checkpoi
 
 
 def target_choices() -> list[str]:
-    """The conversion targets to offer: ``native``, plus ``transformers`` only when transformers is installed."""
-    from hubui.to_transformers import available_targets
-
-    return list(available_targets())
+    """The conversion targets to offer: ``native``, plus each other target whose library is installed."""
+    return list(hubui.available_targets())
 
 
 def target_info() -> str:
@@ -126,7 +133,7 @@ def card_fields(
         datasets=split_list(datasets),
         base_model=bases[0] if len(bases) == 1 else (bases or None),
         pipeline_tag=_opt(pipeline_tag),
-        library_name=library or "timm",
+        library_name=library or DEFAULT_SOURCE,
         description=description or "",
         usage=_opt(usage),
         citation=_opt(citation),

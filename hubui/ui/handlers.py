@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 import hubui
+from hubui.libraries import NATIVE
 from hubui.ui import forms, plots, views
 from hubui.ui.errors import attempt, inline, ui_handler
 from hubui.ui.state import Session
@@ -146,12 +147,13 @@ def run_convert(
     images: Any,
     repo_name: str | None,
     override: bool,
-    target: str = "native",
+    target: str = NATIVE,
     request: gr.Request | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Stream a conversion: table, progress line, plot and verdict after every step and parity batch.
 
-    ``target`` is ``"native"`` or ``"transformers"`` (offered only when installed; see :func:`forms.target_choices`).
+    ``target`` is ``"native"`` or another registered target (offered only when installed; see
+    :func:`forms.target_choices`).
 
     Yields:
         ``(table, progress, plot, verdict, files, push button, repo name, session)``.
@@ -193,7 +195,7 @@ def _run_convert(
         precision,
         forms.tolerance(tolerance_mode, precision),
         image_paths,
-        target=target or "native",
+        target=target or NATIVE,
     )
     name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
     session.cancel = cancel = threading.Event()
