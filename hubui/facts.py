@@ -20,7 +20,7 @@ class CatalogEntry:
             ``"ViT-B-32:laion2b_s34b_b79k"`` (open_clip).
         architecture: The architecture part (``"resnet50"``, ``"ViT-B-32"``).
         tag: The pretrained tag (``"a1_in1k"``), or None for a bare architecture.
-        library: ``"timm"`` or ``"open_clip"``.
+        library: The source library (:func:`hubui.libraries.source_names`).
     """
 
     name: str
@@ -83,7 +83,7 @@ class ModelFacts:
     ``"border"``); the open_clip-only fields below are None for timm.
 
     Args:
-        library: ``"timm"`` or ``"open_clip"``.
+        library: The source library (:func:`hubui.libraries.source_names`).
         name: The name asked for.
         architecture: The architecture.
         tag: The pretrained tag the config describes, or None.

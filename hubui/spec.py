@@ -16,7 +16,6 @@ Library = str
 """A registered source library's name (:func:`hubui.libraries.source_names`)."""
 Precision = Literal["fp32", "fp16", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
-LIBRARIES: tuple[str, ...] = ("timm", "open_clip")  # LEAD-TRANSITION: removed once the core uses the registry
 
 
 @dataclass(frozen=True)
