@@ -402,7 +402,7 @@ def _exported(loaded: LoadedModel, tmp_path: Path, precision: str) -> Path:
 def test_half_precision_weights_compared_chunk_by_chunk(precision: str, tmp_path: Path):
     """A half-precision file is checked against the original cast the same way, every chunk of a large tensor:
     one changed value in the last chunk, or a NaN, is found and measured in float64."""
-    from hubui.parity.metrics import _DIFF_CHUNK, compare_weights
+    from hubui.parity.weights import _DIFF_CHUNK, compare_weights
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(1024, 3 * _DIFF_CHUNK // 1024 + 7), torch.nn.Linear(4, 2))

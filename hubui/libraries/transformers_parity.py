@@ -148,8 +148,8 @@ def iter_transformers_parity(
         :class:`~hubui.parity.ParityReport`, partial then final; the final one records ``inputs["target"]`` and
         ``inputs["preprocessing"]``.
     """
-    from hubui.parity.metrics import check_weights, compare_weights
     from hubui.parity.run import iter_parity
+    from hubui.parity.weights import check_weights, compare_weights
 
     tol = tolerance or transformers_tolerance(precision)
     same_library = original.spec.library == "transformers"

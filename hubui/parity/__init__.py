@@ -30,10 +30,7 @@ from hubui.parity.inputs import (
 from hubui.parity.metrics import (
     OutputMetrics,
     Tolerance,
-    WeightComparison,
     check_output,
-    check_weights,
-    compare_weights,
     tolerance_preset,
 )
 from hubui.parity.report import (
@@ -45,6 +42,7 @@ from hubui.parity.report import (
     write_parity_json,
 )
 from hubui.parity.run import auto_batch_size, iter_parity, run_parity, verify_export
+from hubui.parity.weights import WeightComparison, check_weights, compare_weights
 
 __all__ = [
     "IMAGE_SUFFIXES",

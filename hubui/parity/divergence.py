@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from hubui.parity.metrics import Tolerance, WeightComparison, _sample_stats
+from hubui.parity.metrics import Tolerance, _sample_stats
+from hubui.parity.weights import WeightComparison
 
 
 # --- divergence -------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import torch
 
 from hubui.errors import ExportError, InvalidInputError, ParityFailedError
 from hubui.libraries import DEFAULT_SOURCE, get_format
-from hubui.parity.metrics import OutputMetrics, Tolerance, WeightComparison
+from hubui.parity.metrics import OutputMetrics, Tolerance
+from hubui.parity.weights import WeightComparison
 
 PARITY_FILENAME = "parity.json"
 SCHEMA_VERSION = 1

@@ -20,15 +20,13 @@ from hubui.parity.divergence import _first_weight_owner, find_diverging_module
 from hubui.parity.inputs import ParityInputs, build_parity_inputs
 from hubui.parity.metrics import (
     Tolerance,
-    WeightComparison,
     _OutputAccumulator,
     _ShapeMismatch,
     check_output,
-    check_weights,
-    compare_weights,
     tolerance_preset,
 )
 from hubui.parity.report import SAMPLE_LIMIT, ParityReport, library_versions
+from hubui.parity.weights import WeightComparison, check_weights, compare_weights
 from hubui.spec import LoadedModel
 
 logger = logging.getLogger(__name__)
