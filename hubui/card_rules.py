@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
+from hubui.card_licenses import HUB_LICENSES
 from hubui.errors import InvalidCardError
 
 MISSING_METADATA = (
@@ -43,19 +44,13 @@ class CardProblem:
     severity: str = "error"
 
 
-def _licenses() -> frozenset[str]:
-    from hubui.card import HUB_LICENSES  # hubui.card imports this module
-
-    return HUB_LICENSES
-
-
 def _is_str_list(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value[:MAX_WALK]))
 
 
 def _check_license(value: object, repo_type: str) -> list[CardProblem]:
     values = value[:MAX_WALK] if isinstance(value, list) and repo_type == "dataset" else [value]
-    known = _licenses()
+    known = HUB_LICENSES
     for v in values:
         if not isinstance(v, str) or v not in known:
             shown = ", ".join(sorted(known))

@@ -16,7 +16,8 @@ from hubui.errors import NamespaceForbiddenError, PushError
 from hubui.push_tags import check_tag_free
 
 if TYPE_CHECKING:
-    from hubui.publishing import PushRequest, _Session
+    from hubui.push_session import _Session
+    from hubui.push_types import PushRequest
 
 
 def check_visibility_again(session: _Session, request: PushRequest, say: Callable[[str], None]) -> None:

@@ -18,7 +18,7 @@ from hubui import auth
 from hubui.errors import InvalidInputError, PushError
 
 if TYPE_CHECKING:
-    from hubui.publishing import PushRequest, PushResult, Verification
+    from hubui.push_types import PushRequest, PushResult, Verification
 
 
 def _exists_error(repo_id: str, tag: str, target: str | None) -> InvalidInputError:
