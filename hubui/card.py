@@ -59,6 +59,18 @@ if TYPE_CHECKING:
 _TEMPLATE = "modelcard.md"
 
 
+def __getattr__(name: str) -> Any:
+    # LIBRARY_DEFAULTS (library -> its card defaults) is kept for one release, now built from the registry
+    # (each format's CardDefaults); use default_fields(library) or hubui.libraries.get_format(library).card.
+    if name == "LIBRARY_DEFAULTS":
+        cards = {n: get_format(n).card for n in format_names()}
+        return {
+            n: {"library_name": c.library_name, "pipeline_tag": c.pipeline_tag, "tags": list(c.tags)}
+            for n, c in cards.items()
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _format(library: str, problem: str, hint: str) -> Format:
     """The registered format ``library`` names, or the card error saying it has none."""
     try:
