@@ -30,6 +30,9 @@ def truthy(value: str | None) -> bool:
 class HubContext:
     """The state and checks shared by the local Hub's handlers.
 
+    The methods keep the underscore names they had on ``LocalHubApp``: they are for the ``localhub`` route modules,
+    not for users of the package.
+
     Args:
         store: Where repos live.
         directory: Users, orgs and tokens.
