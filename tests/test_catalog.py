@@ -60,7 +60,7 @@ def test_limit_and_no_match() -> None:
 
 
 def test_search_uses_a_cached_index() -> None:
-    from hubui.catalog import _timm_index
+    from hubui.libraries.timm import _timm_index
 
     search_models("timm", "resnet")
     before = _timm_index.cache_info()

@@ -47,7 +47,7 @@ def test_substring_search_ignores_case_and_ranks_exact_first() -> None:
 
 
 def test_search_uses_a_cached_index() -> None:
-    from hubui.catalog import _openclip_index_for
+    from hubui.libraries.open_clip_catalog import _openclip_index_for
 
     search_models("open_clip", "RN")
     before = _openclip_index_for.cache_info()

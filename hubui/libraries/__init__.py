@@ -135,7 +135,10 @@ def folder_format(folder: str | Path) -> Format:
     """
     folder = Path(folder)
     formats = [get_format(n) for n in format_names()]
-    for fmt in formats:
+    shared = {f.files.config for f in formats if sum(g.files.config == f.files.config for g in formats) > 1}
+    # A config file only one format writes (open_clip_config.json) decides before a shared one (config.json), so
+    # a folder holding both is the former's, whatever the registration order.
+    for fmt in sorted(formats, key=lambda f: f.files.config in shared):
         if fmt.owns(folder, read_json_object(folder / fmt.files.config)):
             return fmt
     names = " or ".join(dict.fromkeys(f.files.config for f in formats))
