@@ -79,9 +79,9 @@ def check_spec(spec: ModelSpec) -> None:
 def _resolve(name: str) -> CatalogEntry:
     """``name`` checked against open_clip's zoo (what ``hubui.catalog.resolve_model_name`` does for it)."""
     from hubui.catalog_names import resolve_name
-    from hubui.libraries.open_clip import SOURCE
+    from hubui.libraries import get_source  # by name: importing open_clip.py from its part would be a cycle
 
-    return resolve_name(SOURCE, name)
+    return resolve_name(get_source("open_clip"), name)
 
 
 def _head_hint() -> str:
