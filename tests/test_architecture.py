@@ -55,16 +55,16 @@ def _outside_libraries(lines: list[str]) -> list[str]:
 
 def test_library_names_appear_only_in_the_libraries_package():
     hits = _grep(LIBRARY_NAME)
-    assert any(h.startswith(LIBRARIES) for h in hits), "the grep found nothing at all: is the pattern broken?"
     outside = _outside_libraries(hits)
     assert not outside, "library names outside hubui/libraries/:\n" + "\n".join(outside)
+    assert hits, "the grep found nothing at all (not even in hubui/libraries/): is the pattern broken?"
 
 
 def test_only_the_libraries_package_imports_a_library():
     hits = _grep(LIBRARY_IMPORT)
-    assert any(h.startswith(LIBRARIES) for h in hits), "the grep found nothing at all: is the pattern broken?"
     outside = _outside_libraries(hits)
     assert not outside, "library imports outside hubui/libraries/:\n" + "\n".join(outside)
+    assert hits, "the grep found nothing at all (not even in hubui/libraries/): is the pattern broken?"
 
 
 # --- the import graph ----------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_among_hubui_modules():
     graph = import_graph()
-    assert "hubui.libraries" in graph and graph["hubui.pipeline"], "the import graph is empty: is the parser broken?"
+    assert graph.get("hubui.pipeline"), "the import graph is empty: is the parser broken?"
     found = cycles(graph)
     described = [" <-> ".join(c) + f"  (edges: {sorted((a, b) for a in c for b in graph[a] if b in c)})" for c in found]
     assert not described, "import cycles:\n" + "\n".join(described)
@@ -210,7 +210,7 @@ def test_no_module_over_the_line_limit():
     }
     assert len(counts) > 20
     over = {path: n for path, n in sorted(counts.items()) if n > MAX_LINES}
-    assert over == {}, f"modules over {MAX_LINES} lines: {over}"
+    assert not over, f"modules over {MAX_LINES} lines:\n" + "\n".join(f"{path}: {n}" for path, n in over.items())
 
 
 # --- the registry --------------------------------------------------------------------------------------
