@@ -111,7 +111,7 @@ _EXPORTS: dict[str, str] = {
     # the transformers target
     "TARGETS": "hubui.libraries.transformers",
     "TransformersPlan": "hubui.libraries.transformers",
-    "available_targets": "hubui.libraries.transformers",
+    "available_targets": "hubui.libraries",
     "plan_transformers": "hubui.libraries.transformers",
     "export_transformers": "hubui.libraries.transformers",
     "load_transformers": "hubui.libraries.transformers",

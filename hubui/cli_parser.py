@@ -185,7 +185,7 @@ def _positive_int(text: str) -> int:
 
 
 def _target(text: str) -> str:
-    from hubui.to_transformers import check_target
+    from hubui.libraries import check_target
 
     try:
         return check_target(text)

@@ -27,7 +27,7 @@ from hubui.errors import ExportError
 
 MARKER_NAME = ".hubui-export"
 
-# Every name an exporter writes (hubui.export, hubui.to_transformers, open_clip's Hugging Face tokenizers),
+# Every name an exporter writes (every format in hubui.libraries, open_clip's Hugging Face tokenizers),
 # plus what hubui adds to a finished export (parity.json by convert, README.md by a card).
 _CONFIGS = frozenset({"config.json", "open_clip_config.json"})
 _WEIGHTS = frozenset(

@@ -107,15 +107,48 @@ def target_format(library: str, target: str = NATIVE) -> Format:
     answer, asked by the caller before anything is loaded.
 
     Raises:
-        InvalidInputError: Unknown library or target.
+        InvalidInputError: Unknown library or target, or a target whose library is not installed.
     """
     source = get_source(library)
     if target == NATIVE:
         return get_format(source.native_format)
+    return get_format(check_target(target))
+
+
+def available_targets(library: str | None = None) -> tuple[str, ...]:
+    """The conversion targets this installation offers: ``native``, plus each target whose format is available."""
+    return tuple(t for t in target_names(library) if t == NATIVE or get_format(t).available())
+
+
+def check_target(target: str) -> str:
+    """Validate a conversion target name.
+
+    Args:
+        target: ``"native"`` or a target of :func:`target_names`.
+
+    Returns:
+        ``target``.
+
+    Raises:
+        InvalidInputError: An unknown target, or one whose library is not installed (the hint says how to get it).
+    """
     targets = target_names()
     if not isinstance(target, str) or target not in targets:
         raise InvalidInputError(f"Unknown conversion target {target!r}", hint=f"Use one of: {', '.join(targets)}.")
-    return get_format(target)
+    if target != NATIVE and not get_format(target).available():
+        fmt = get_format(target)
+        raise InvalidInputError(
+            f"The {target} target needs the {target} package, which is not installed", hint=fmt.install_hint
+        )
+    return target
+
+
+def target_info(target: str) -> str:
+    """One line on a conversion target: what it is, or how to get it when it is not installed."""
+    fmt = get_format(target)
+    if fmt.available():
+        return f"{target}: {fmt.description}"
+    return f"The {target} target is not installed. {fmt.install_hint}"
 
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
@@ -150,6 +183,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "LIBRARY_MODULES",
     "NATIVE",
+    "available_targets",
+    "check_target",
     "folder_format",
     "format_names",
     "get_format",
@@ -157,5 +192,6 @@ __all__ = [
     "read_json_object",
     "source_names",
     "target_format",
+    "target_info",
     "target_names",
 ]

@@ -143,6 +143,8 @@ class Format(Protocol):
         card: The card's defaults.
         versions: The distributions whose versions a parity report records (``"timm"``...).
         loader_label: How the rebuild is described to people ("timm's own loader").
+        description: One line saying what this format is, for a list of conversion targets.
+        install_hint: How to install what this format needs when :meth:`available` is false.
     """
 
     name: str
@@ -150,6 +152,12 @@ class Format(Protocol):
     card: CardDefaults
     versions: tuple[str, ...]
     loader_label: str
+    description: str
+    install_hint: str
+
+    def available(self) -> bool:
+        """Whether what this format needs is installed (an optional library may be missing)."""
+        ...
 
     def check_source(self, spec: ModelSpec) -> None:
         """Refuse, before anything is loaded, a model this format cannot be written from (NotConvertibleError)."""

@@ -110,6 +110,8 @@ class OpenClip:
     card = CardDefaults("open_clip", "zero-shot-image-classification", ("clip",))
     versions: tuple[str, ...] = _OPEN_CLIP_VERSIONS
     loader_label = "open_clip's own loader"
+    description = "open_clip's own format, for open_clip.create_model_from_pretrained('hf-hub:...')"
+    install_hint = ""
 
     # --- Source ---------------------------------------------------------------------------------------
     def index(self) -> CatalogIndex:
@@ -174,6 +176,10 @@ class OpenClip:
                 f"{spec.library} models cannot be written as open_clip folders.",
                 hint="Convert open_clip models to the open_clip format, or use the target of the model's library.",
             )
+
+    def available(self) -> bool:
+        """Always: the library is one of hubui's own dependencies."""
+        return True
 
     def owns(self, folder: Path, config: dict[str, Any] | None) -> bool:
         """Whether ``folder`` holds an ``open_clip_config.json`` (readable or not: rebuilding says what is wrong)."""

@@ -208,6 +208,8 @@ class TimmLibrary:
     card: CardDefaults = CardDefaults(NAME, "image-classification", ())
     versions: tuple[str, ...] = ("timm",)
     loader_label: str = "timm's own loader"
+    description: str = "timm's own format: config.json + model.safetensors, for timm.create_model('hf-hub:...')"
+    install_hint: str = ""
 
     # --- Source -------------------------------------------------------------------------------------
     def index(self) -> CatalogIndex:
@@ -276,6 +278,10 @@ class TimmLibrary:
     def check_source(self, spec: ModelSpec) -> None:
         """Every timm model can be written in timm's format."""
         return None
+
+    def available(self) -> bool:
+        """Always: the library is one of hubui's own dependencies."""
+        return True
 
     def owns(self, folder: Path, config: dict[str, Any] | None) -> bool:
         """Whether ``folder`` is a timm export: it has a config.json that is not a transformers config.

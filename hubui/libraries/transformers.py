@@ -331,6 +331,8 @@ class TransformersFormat:
     card = CardDefaults("transformers", "image-classification", ("timm",))
     versions: tuple[str, ...] = ("transformers", "timm")
     loader_label = "transformers' Auto classes"
+    description = "a timm ResNet or ViT as a transformers model (AutoModelForImageClassification)"
+    install_hint = INSTALL_HINT
 
     def check_source(self, spec: ModelSpec) -> None:
         """Refuse, before anything is loaded, a model that cannot be a transformers model whatever its weights.
@@ -344,6 +346,10 @@ class TransformersFormat:
         """
         check_target(self.name)
         check_convertible_name(spec)
+
+    def available(self) -> bool:
+        """Whether transformers can be imported (an optional extra: ``hubui[transformers]``)."""
+        return transformers_available()
 
     def owns(self, folder: Path, config: dict[str, Any] | None) -> bool:
         """Whether ``config`` (the folder's ``config.json``) is a transformers config: a ``model_type``, and no

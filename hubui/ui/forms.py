@@ -79,12 +79,10 @@ def target_choices() -> list[str]:
 
 
 def target_info() -> str:
-    """The line under the target choice: what ``transformers`` does, or how to get it."""
-    from hubui.to_transformers import INSTALL_HINT, transformers_available
+    """The line under the target choice: what each non-native target does, or how to get it."""
+    from hubui.libraries import NATIVE, target_info, target_names
 
-    if transformers_available():
-        return "transformers: a timm ResNet or ViT as a transformers model (AutoModelForImageClassification)"
-    return f"The transformers target is not installed. {INSTALL_HINT}"
+    return "\n".join(target_info(t) for t in target_names() if t != NATIVE)
 
 
 def tolerance(mode: str, precision: str) -> hubui.Tolerance | None:
