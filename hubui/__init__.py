@@ -11,6 +11,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# A public name a library module defines (the transformers target's): found through the registry by name.
+_A_LIBRARY = "hubui.libraries:find_attribute"
+
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # errors
@@ -109,14 +112,14 @@ _EXPORTS: dict[str, str] = {
     "OpenPullRequest": "hubui.pr_reuse",
     "find_identical_open_pr": "hubui.pr_reuse",
     # the transformers target
-    "TARGETS": "hubui.libraries.transformers",
-    "TransformersPlan": "hubui.libraries.transformers",
+    "TARGETS": _A_LIBRARY,
+    "TransformersPlan": _A_LIBRARY,
     "available_targets": "hubui.libraries",
-    "plan_transformers": "hubui.libraries.transformers",
-    "export_transformers": "hubui.libraries.transformers",
-    "load_transformers": "hubui.libraries.transformers",
-    "check_preprocessing": "hubui.libraries.transformers",
-    "iter_transformers_parity": "hubui.libraries.transformers",
+    "plan_transformers": _A_LIBRARY,
+    "export_transformers": _A_LIBRARY,
+    "load_transformers": _A_LIBRARY,
+    "check_preprocessing": _A_LIBRARY,
+    "iter_transformers_parity": _A_LIBRARY,
     # space
     "deploy_space": "hubui.space",
     "SpaceDeployResult": "hubui.space",
@@ -163,7 +166,12 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'hubui' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if module == _A_LIBRARY:
+        from hubui.libraries import find_attribute
+
+        value = find_attribute(name)
+    else:
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

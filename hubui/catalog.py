@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import importlib
 from typing import Any
 
 from hubui.catalog_names import resolve_name
@@ -29,17 +28,20 @@ from hubui.libraries import get_source
 _WILDCARDS = frozenset("*?[")
 
 # Library-specific names that lived here before hubui.libraries; kept as aliases for one release.
-_MOVED: dict[str, str] = {
-    "open_clip_tokenizer_info": "hubui.libraries.open_clip",
-    "split_open_clip_hf_hub": "hubui.libraries.open_clip",
-}
+_MOVED = frozenset(
+    {
+        "open_clip_tokenizer_info",
+        "split_open_clip_hf_hub",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from hubui.libraries import find_attribute
+
+    return find_attribute(name)
 
 
 # --- public API -------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ then asks the format.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +34,17 @@ if TYPE_CHECKING:
 ProgressFn = ExportProgress
 
 # Library-specific names that lived here before hubui.libraries; kept as aliases for one release.
-_MOVED: dict[str, str] = {
-    "CONFIG_NAME": "hubui.libraries.timm",
-    "SAFE_WEIGHTS_NAME": "hubui.libraries.timm",
-    "PICKLE_WEIGHTS_NAME": "hubui.libraries.timm",
-    "OPEN_CLIP_CONFIG_NAME": "hubui.libraries.open_clip",
-    "OPEN_CLIP_SAFE_WEIGHTS_NAME": "hubui.libraries.open_clip",
-    "OPEN_CLIP_PICKLE_WEIGHTS_NAME": "hubui.libraries.open_clip",
-    "TOKENIZER_ATTR": "hubui.libraries.open_clip",
-}
+_MOVED = frozenset(
+    {
+        "CONFIG_NAME",
+        "SAFE_WEIGHTS_NAME",
+        "PICKLE_WEIGHTS_NAME",
+        "OPEN_CLIP_CONFIG_NAME",
+        "OPEN_CLIP_SAFE_WEIGHTS_NAME",
+        "OPEN_CLIP_PICKLE_WEIGHTS_NAME",
+        "TOKENIZER_ATTR",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -51,10 +52,11 @@ def __getattr__(name: str) -> Any:
         from hubui.libraries import format_names
 
         return {n: (f.config, f.weights, f.pickle) for n in format_names() for f in (get_format(n).files,)}
-    module = _MOVED.get(name)
-    if module is None:
+    if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from hubui.libraries import find_attribute
+
+    return find_attribute(name)
 
 
 def export_model(

@@ -22,7 +22,6 @@ Rules a user can rely on, whatever the library:
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,18 +37,21 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 # Library-specific names that lived here before hubui.libraries; kept as aliases for one release.
-_MOVED: dict[str, str] = {
-    "INTERPOLATIONS": "hubui.libraries.timm",
-    "OPEN_CLIP_INTERPOLATIONS": "hubui.libraries.open_clip",
-    "OPEN_CLIP_RESIZE_MODES": "hubui.libraries.open_clip",
-}
+_MOVED = frozenset(
+    {
+        "INTERPOLATIONS",
+        "OPEN_CLIP_INTERPOLATIONS",
+        "OPEN_CLIP_RESIZE_MODES",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from hubui.libraries import find_attribute
+
+    return find_attribute(name)
 
 
 # --- public API -------------------------------------------------------------------------------------

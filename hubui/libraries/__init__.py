@@ -151,6 +151,22 @@ def target_info(target: str) -> str:
     return f"The {target} target is not installed. {fmt.install_hint}"
 
 
+def find_attribute(name: str) -> Any:
+    """A module-level name of the first registered library module that defines it.
+
+    This is how the names that moved into the library modules stay importable from their old modules
+    (``hubui.export.TOKENIZER_ATTR``...) for one release, without those modules naming a library.
+
+    Raises:
+        AttributeError: No library module defines ``name``.
+    """
+    for library in _modules():
+        module = _module(library)
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"no library module in hubui.libraries defines {name!r}")
+
+
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """``path`` parsed as a JSON object, or None when it is missing, unreadable or not an object."""
     try:
@@ -185,6 +201,7 @@ __all__ = [
     "NATIVE",
     "available_targets",
     "check_target",
+    "find_attribute",
     "folder_format",
     "format_names",
     "get_format",

@@ -6,24 +6,26 @@ The zero-shot prompt names that lived here are aliases to their library module.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from hubui.parity.pairs import Pair, Probe, SideFn
 
-_MOVED: dict[str, str] = {
-    "PROMPT_TEMPLATE": "hubui.libraries.open_clip",
-    "DEFAULT_LABELS": "hubui.libraries.open_clip",
-    "MAX_PROMPTS": "hubui.libraries.open_clip",
-    "parity_prompts": "hubui.libraries.open_clip",
-}
+_MOVED = frozenset(
+    {
+        "PROMPT_TEMPLATE",
+        "DEFAULT_LABELS",
+        "MAX_PROMPTS",
+        "parity_prompts",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    from hubui.libraries import find_attribute
+
+    return find_attribute(name)
 
 
 __all__ = ["Pair", "Probe", "SideFn"]
