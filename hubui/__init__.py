@@ -94,6 +94,9 @@ _EXPORTS: dict[str, str] = {
     "dry_run": "hubui.pipeline",
     "publish": "hubui.pipeline",
     "reference_from_folder": "hubui.pipeline",
+    # a running conversion's stages, their progress and the time left, for live display
+    "StageStatus": "hubui.progress",
+    "StageTracker": "hubui.progress",
     "PushRequest": "hubui.publishing",
     "PushPlan": "hubui.publishing",
     "PushResult": "hubui.publishing",

@@ -29,6 +29,7 @@ from hubui.shutdown import EXIT_TERMINATED, Terminated, interrupt_on_sigterm
 
 if TYPE_CHECKING:
     from hubui.card import CardFields
+    from hubui.parity import ParityReport
     from hubui.pipeline import ConvertResult
     from hubui.publishing import PushRequest
     from hubui.spec import LoadedModel, ModelSpec
@@ -39,6 +40,7 @@ _TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 _MODEL_DESTS = (
     "library", "model", "pretrained", "checkpoint", "precision", "image_mean", "image_std", "image_interpolation",
     "crop_pct", "num_classes", "label_names", "images", "seed", "include_pytorch_bin", "overwrite", "out", "target",
+    "batch_size",
 )  # fmt: skip
 
 
@@ -186,12 +188,12 @@ def _spec_from_args(args: argparse.Namespace) -> ModelSpec:
 
 
 def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
-    """Convert as the model flags say, with stage lines and a parity bar on stderr.
+    """Convert as the model flags say, with a line per stage and the progress within it on stderr.
 
     Cheap checks come first, so that a typo costs no model load: the spec's values and the image
     paths, then the model, then the images' contents, then export and parity.
     """
-    from hubui.cli_format import BatchBar
+    from hubui.cli_progress import StageLines, ticking
     from hubui.loading import load_model
 
     spec = _spec_from_args(args)
@@ -210,34 +212,29 @@ def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
     if spec.pretrained is None and spec.checkpoint is None:
         _err(f"no weights given: random weights, seed {spec.seed}")
     name = f"{spec.library}:{spec.architecture}" + (f".{spec.pretrained}" if spec.pretrained else "")
-    _err(f"[load] loading {name}")
-    loaded = load_model(spec, progress=lambda message: _err(f"[load] {message}"))
+    # The work stays in this (main) thread, where Ctrl+C and SIGTERM unwind it; a thread only redraws.
+    with ticking(StageLines(sys.stderr)) as lines:
+        lines.update("load", f"loading {name}")
+        loaded = load_model(spec, progress=lambda message: lines.say("load", message))
 
-    from hubui.parity import load_image
-    from hubui.pipeline import ConvertOptions, iter_convert
+        from hubui.parity import load_image
+        from hubui.pipeline import ConvertOptions, iter_convert
 
-    for image in images:  # an unreadable image fails before anything is written
-        load_image(image)
-    options = ConvertOptions(
-        out_dir=out_dir,
-        precision=args.precision or "fp32",
-        images=images,
-        include_pytorch_bin=args.include_pytorch_bin,
-        overwrite=args.overwrite,
-        target=target,
-    )
-    bar = BatchBar("parity")
-    try:
+        for image in images:  # an unreadable image fails before anything is written
+            load_image(image)
+        options = ConvertOptions(
+            out_dir=out_dir,
+            precision=args.precision or "fp32",
+            images=images,
+            include_pytorch_bin=args.include_pytorch_bin,
+            overwrite=args.overwrite,
+            batch_size=getattr(args, "batch_size", None),
+            target=target,
+        )
         for event in iter_convert(spec, options, loaded=loaded):
-            if event.stage == "parity" and event.report is not None:
-                bar.update(event.report)
-                continue
-            bar.close()
-            _err(f"[{event.stage}] {event.message}")
+            lines.event(event)
             if event.result is not None:
                 return event.result
-    finally:
-        bar.close()
     raise ExportError("The conversion ended without a result", "Report this as a hubui bug.")
 
 
@@ -360,16 +357,16 @@ def _publish(
     original: LoadedModel | None,
     source: str | None,
 ) -> int:
-    from hubui.cli_format import BatchBar, publish_text
+    from hubui.cli_format import publish_text
+    from hubui.cli_progress import StageLines, ticking
     from hubui.pipeline import publish
 
-    bar = BatchBar("verify")
+    with ticking(StageLines(sys.stderr)) as lines:
 
-    def progress(message: str) -> None:
-        bar.close()
-        _err(f"[push] {message}")
+        def on_report(report: ParityReport) -> None:
+            done = report.batches_done / max(report.batches_total, 1)
+            lines.update("verify", f"parity batch {report.batches_done}/{report.batches_total}", stage_fraction=done)
 
-    try:
         result = publish(
             request,
             fields,
@@ -377,11 +374,9 @@ def _publish(
             original=original,
             source=source,
             verify=not args.no_verify,
-            progress=progress,
-            on_report=bar.update,
+            progress=lambda message: lines.say("push", message),
+            on_report=on_report,
         )
-    finally:
-        bar.close()
     data = result.to_dict()
     if args.json:
         _emit_json(args, data)

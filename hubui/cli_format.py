@@ -2,14 +2,13 @@
 
 Mostly pure functions from core dataclasses (or their ``to_dict()``) to strings: parity tables, file
 lists, model facts, dry-run plans, push results. Nothing here talks to the Hub or builds a model;
-the CLI decides where the text goes. :class:`BatchBar` draws the parity progress bar on stderr.
+the CLI decides where the text goes. Progress lines are :mod:`hubui.cli_progress`'s.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from hubui.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from hubui.parity import ParityReport
     from hubui.pipeline import ConvertResult
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
@@ -355,43 +353,7 @@ def read_label_names(path: str | Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-class BatchBar:
-    """A tqdm bar on stderr for parity batches, created when the first batch reports its total.
-
-    Args:
-        desc: The bar's label (``"parity"``, ``"verify"``).
-    """
-
-    def __init__(self, desc: str) -> None:
-        self.desc = desc
-        self.bar: Any = None
-
-    def update(self, report: ParityReport) -> None:
-        """Move the bar to ``report.batches_done`` of ``report.batches_total``."""
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            # The first report arrives after its batch: start the bar there so the rate is right.
-            self.bar = tqdm(
-                total=report.batches_total,
-                initial=report.batches_done,
-                desc=self.desc,
-                unit="batch",
-                file=sys.stderr,
-                leave=False,
-            )
-        else:
-            self.bar.update(report.batches_done - self.bar.n)
-
-    def close(self) -> None:
-        """Remove the bar (a stage line follows it)."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 __all__ = [
-    "BatchBar",
     "convert_dict",
     "facts_text",
     "files_table",

@@ -222,6 +222,12 @@ def _add_model_flags(p: argparse.ArgumentParser, libraries: tuple[str, ...], out
     g.add_argument("--include-pytorch-bin", action="store_true", help="also write pytorch_model.bin")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     g.add_argument("--seed", type=int, metavar="N", help="seed of random weights when no weights are given")
+    g.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="N",
+        help="parity inputs per forward pass (default: chosen from the model's size, 1 to 4)",
+    )
     installed = hubui.available_targets()
     g.add_argument(
         "--target",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import gradio as gr
 
 import hubui
 from hubui.libraries import NATIVE
+from hubui.progress import StageStatus, StageTracker, with_ticks
 from hubui.ui import forms, plots, views
 from hubui.ui.errors import attempt, inline, ui_handler
 from hubui.ui.state import Session
@@ -26,6 +28,7 @@ from hubui.ui.state import Session
 SEARCH_LIMIT = 100
 _PROGRESS = gr.Progress()  # gradio swaps in a tracker per call; module-level keeps B008 quiet
 _ENV_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+TICK_S = 1.0  # a stage with no news redraws its progress line this often
 
 
 # --- tokens -----------------------------------------------------------------------------------------
@@ -150,7 +153,10 @@ def run_convert(
     target: str = NATIVE,
     request: gr.Request | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Stream a conversion: table, progress line, plot and verdict after every step and parity batch.
+    """Stream a conversion: table, progress, plot and verdict after every step and parity batch.
+
+    The progress names the stage, its own progress, how long it has run and the time left; while a stage gives
+    no news (a rebuild), it alone is redrawn every :data:`TICK_S` seconds.
 
     ``target`` is ``"native"`` or another registered target (offered only when installed; see
     :func:`forms.target_choices`).
@@ -202,12 +208,18 @@ def _run_convert(
     report, override_gate = None, gate(session, override)
     uploads = [spec.checkpoint or "", *image_paths]
     try:
-        for event in hubui.iter_convert(spec, options, cancel=cancel):
+        tracker = StageTracker()
+        # The conversion runs in a worker thread so that a stage with no news (a rebuild) still shows its time.
+        for event in with_ticks(hubui.iter_convert(spec, options, cancel=cancel), TICK_S, cancel):
+            if event is None:
+                yield _progress_tick(tracker, session)
+                continue
+            status = tracker.update_event(event)
             report = event.report or report
             session.result = event.result or session.result
             stopped = cancel.is_set() and report is None  # cancelled before parity could start
             verdict = views.verdict_markdown(report, stopped) if event.result or stopped else "## RUNNING"
-            line = "cancelled" if stopped else f"{_short_paths(event.message, session)} ({event.fraction:.0%})"
+            line = "cancelled" if stopped else _progress_text(status, tracker, session)
             files = views.files_frame(event.result.export.files) if event.result else gr.skip()
             yield _convert_view(report, line, verdict, files, gate(session, override), name, session)
             if stopped:
@@ -241,6 +253,18 @@ def _hide_server_paths(exc: hubui.HubUIError, session: Session, uploads: list[st
         exc.message = exc.message.replace(old, swaps[old])
         exc.hint = (exc.hint or "").replace(old, swaps[old])
     exc.args = (exc.message,)
+
+
+def _progress_text(status: StageStatus | None, tracker: StageTracker, session: Session) -> str:
+    if status is not None:
+        status = replace(status, message=_short_paths(status.message, session))
+    return views.progress_markdown(status, tracker.finished)
+
+
+def _progress_tick(tracker: StageTracker, session: Session) -> tuple[Any, ...]:
+    """A stage gave no news for a while: only the progress line changes (its time so far, the time left)."""
+    line = _progress_text(tracker.status(), tracker, session)
+    return (gr.skip(), line, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
 
 
 def _short_paths(message: str, session: Session) -> str:

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hubui.progress import STAGE_LABELS, STAGES, duration_text, percent_text, time_left_text
+
 if TYPE_CHECKING:
     from hubui import Identity, ModelFacts, ParityReport, PublishResult, PushPlan, Verification
+    from hubui.progress import StageStatus
 
 PARITY_COLUMNS = (
     "output",
@@ -150,6 +153,38 @@ def _inputs(report: ParityReport) -> str:
     return f"{count} inputs" if count else "its inputs"
 
 
+def progress_markdown(status: StageStatus | None, finished: Iterable[tuple[str, float]] = ()) -> str:
+    """The running conversion: its stage, the stage's own progress, its time so far and the time left.
+
+    Args:
+        status: Where it stands (:meth:`hubui.progress.StageTracker.status`); ``None`` before the first event.
+        finished: The stages done so far, with their durations.
+
+    Returns:
+        Markdown: a bold stage line (``stage 3 of 5: reference``), the pipeline's line with the whole
+        conversion's progress, and the finished stages.
+    """
+    if status is None:
+        return "starting…"
+    done = " · ".join(f"{md(stage)} {duration_text(seconds)}" for stage, seconds in finished)
+    if status.stage == "done":
+        lines = [f"**done** in {duration_text(status.total_s)}: {md(status.message)}"]
+    else:
+        head = f"stage {status.number} of {len(STAGES)}: {status.stage}" if status.number else md(status.stage)
+        pct = percent_text(status.stage_fraction)
+        parts = [f"{pct} of this stage" if pct else "running", f"{duration_text(status.elapsed_s)} so far"]
+        if status.eta_s is not None:
+            parts.append(time_left_text(status.eta_s))
+        label = f" ({STAGE_LABELS[status.stage]})" if status.stage in STAGE_LABELS else ""
+        lines = [
+            f"**{head}**{label}: " + " · ".join(parts),
+            f"{md(status.message)} · {status.fraction:.0%} of the whole conversion",
+        ]
+    if done:
+        lines.append(f"finished: {done}")
+    return "  \n".join(lines)
+
+
 def files_frame(files: Iterable[tuple[str, int]]) -> pd.DataFrame:
     """Exported files with their sizes."""
     return pd.DataFrame([[name, human_size(size)] for name, size in files], columns=list(FILE_COLUMNS))
@@ -215,6 +250,7 @@ __all__ = [
     "num",
     "parity_frame",
     "plan_markdown",
+    "progress_markdown",
     "result_markdown",
     "verdict_markdown",
     "verification_markdown",
