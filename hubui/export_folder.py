@@ -205,7 +205,7 @@ def write_folder(
         loaded: The model (its module is not modified).
         out_dir: The folder, already checked with :func:`hubui.outdir.check_out_dir`.
         files: The format's file names.
-        options: Precision, pickle, progress.
+        options: Precision, pickle, progress, and the shard size of a format with ``files.index``.
         write_config: Writes the format's config (and any other file) into the staging folder it is given.
         library: The format's name, recorded in the result.
         module: The module whose state dict is written, when it is not ``loaded.model`` (a format that renames
@@ -215,13 +215,11 @@ def write_folder(
         The :class:`~hubui.spec.ExportResult`.
 
     Raises:
-        InvalidInputError: Unknown precision.
+        InvalidInputError: Unknown precision or shard size.
         ExportError: A write failed (nothing is left at ``out_dir``).
     """
-    import safetensors
-    import safetensors.torch
-
     from hubui import __version__
+    from hubui.shards import write_weights
 
     precision = options.precision
     check_precision(precision)
@@ -229,15 +227,16 @@ def write_folder(
     with staged_folder(out_dir) as staging:
         _progress(progress, f"casting weights to {precision}", 0.0)
         tensors = cast_state_dict(loaded.model if module is None else module, precision)
-        _progress(progress, f"writing {files.weights}", 0.2)
-        safetensors.torch.save_file(
+        # One file, or (a format whose loader reads them, over max_shard_size) shards with an index.
+        write_weights(
+            staging,
             tensors,
-            str(staging / files.weights),
+            files,
+            max_shard_size=options.max_shard_size,
+            include_pickle=options.include_pytorch_bin,
             metadata={"format": "pt", "hubui_precision": precision, "hubui_version": __version__},
+            say=lambda message, f: _progress(progress, message, 0.2 + 0.7 * f),
         )
-        if options.include_pytorch_bin:
-            _progress(progress, f"writing {files.pickle}", 0.6)
-            torch.save(tensors, staging / files.pickle)
         del tensors
         _progress(progress, f"writing {files.config}", 0.9)
         write_config(staging)

@@ -32,6 +32,7 @@ from hubui.parity import (
     tolerance_preset,
     write_parity_json,
 )
+from hubui.preflight import check_room
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.push_files import folder_files
 from hubui.push_tags import tag_after_push
@@ -61,6 +62,14 @@ class ConvertOptions:
             time with ``PushRequest(hf_tokenizer_self=True)``.
         target: ``"native"`` (the library's own format) or another format the library's models convert to
             (:func:`hubui.libraries.target_names`; e.g. ``"transformers"``, see :mod:`hubui.libraries.transformers`).
+        max_shard_size: A target whose loader reads shards (transformers): weights over this size (bytes, or
+            ``"5GB"``, ``"500MB"``) are written as shards with an index; None: ``"5GB"``, as transformers does.
+            One-file formats (timm, open_clip) never shard.
+        allow_unpushable_size: Write a weights file over the Hub's 50 GB limit per file anyway (the folder is
+            for local use: the push refuses it); otherwise the conversion refuses before writing and names the
+            precision that fits (see :mod:`hubui.preflight`).
+        memory_check: Refuse before writing when the memory available is short of the rebuild's need; turn it
+            off when you know more is free than ``MemAvailable`` says.
     """
 
     out_dir: Path
@@ -72,6 +81,9 @@ class ConvertOptions:
     batch_size: int | None = None
     hf_tokenizer_repo: str | None = None
     target: str = NATIVE
+    max_shard_size: str | int | None = None
+    allow_unpushable_size: bool = False
+    memory_check: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +150,21 @@ def iter_convert(
     yield ConvertEvent("export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2)
     check_precision(options.precision)
     export_options = ExportOptions(
-        options.precision, options.include_pytorch_bin, options.overwrite, options.hf_tokenizer_repo
+        options.precision,
+        options.include_pytorch_bin,
+        options.overwrite,
+        options.hf_tokenizer_repo,
+        max_shard_size=options.max_shard_size,
+    )
+    check_room(  # disk, memory and the Hub's file limit, before anything is written
+        loaded,
+        options.out_dir,
+        options.precision,
+        fmt.files,
+        include_pickle=options.include_pytorch_bin,
+        max_shard_size=options.max_shard_size,
+        allow_unpushable_size=options.allow_unpushable_size,
+        memory_check=options.memory_check,
     )
     export = fmt.export(loaded, Path(options.out_dir), export_options)
     yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {fmt.loader_label}", 0.35)

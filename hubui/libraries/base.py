@@ -49,11 +49,15 @@ class FolderFiles:
         config: The config file (``config.json``, ``open_clip_config.json``).
         weights: The safetensors weights file.
         pickle: The pickle weights file, written only when asked (``pytorch_model.bin``...).
+        index: For a loader that reads sharded safetensors (transformers' ``from_pretrained``): the index file
+            written instead of ``weights`` when the weights are over ``ExportOptions.max_shard_size``
+            (``model.safetensors.index.json``). None: one weights file, never sharded (timm, open_clip).
     """
 
     config: str
     weights: str
     pickle: str
+    index: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class ExportOptions:
         overwrite: Replace an earlier hubui export at the folder.
         hf_tokenizer_repo: Formats with a Hugging Face tokenizer: the repo the config names as its source.
         progress: Optional ``progress(message, fraction)``.
+        max_shard_size: Formats whose ``files.index`` is set: weights over this size (bytes, or ``"5GB"``,
+            ``"500MB"``) are written as shards with an index; None: :data:`hubui.preflight.DEFAULT_MAX_SHARD_SIZE`.
+            Ignored by one-file formats.
     """
 
     precision: str = "fp32"
@@ -88,6 +95,7 @@ class ExportOptions:
     overwrite: bool = False
     hf_tokenizer_repo: str | None = None
     progress: ExportProgress | None = None
+    max_shard_size: str | int | None = None
 
 
 @runtime_checkable

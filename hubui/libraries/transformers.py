@@ -36,7 +36,7 @@ from hubui.errors import (
     ModelNotFoundError,
 )
 from hubui.export_folder import HUBUI_CONFIG_KEY, check_precision, write_folder
-from hubui.libraries.base import CardDefaults, ExportOptions, FolderFiles
+from hubui.libraries.base import CardDefaults, ExportOptions
 from hubui.libraries.transformers_map import MappedWeights, TransformersPlan, mapped_state_dict
 from hubui.libraries.transformers_parity import (
     PREPROCESSING_LEVELS,
@@ -47,10 +47,12 @@ from hubui.libraries.transformers_parity import (
 )
 from hubui.libraries.transformers_plan import (
     CONFIG_NAME,
+    FILES,
     INSTALL_HINT,
     PICKLE_WEIGHTS_NAME,
     PIL_RESAMPLE,
     PREPROCESSOR_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
     SAFE_WEIGHTS_NAME,
     TARGETS,
     available_targets,
@@ -70,9 +72,6 @@ if TYPE_CHECKING:
     from hubui.parity.report import ParityReport
 
 logger = logging.getLogger(__name__)
-
-FILES = FolderFiles(CONFIG_NAME, SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME)
-"""The files of a transformers folder (``preprocessor_config.json`` is written with the config)."""
 
 
 class TransformersLogits(torch.nn.Module):
@@ -106,9 +105,10 @@ def export_transformers(
     overwrite: bool = False,
     *,
     plan: TransformersPlan | None = None,
+    max_shard_size: str | int | None = None,
 ) -> ExportResult:
-    """Write ``loaded`` as a transformers folder: ``config.json``, ``model.safetensors``,
-    ``preprocessor_config.json``.
+    """Write ``loaded`` as a transformers folder: ``config.json``, ``model.safetensors`` (or its shards and
+    index), ``preprocessor_config.json``.
 
     The plan (and so every refusal) comes before the output folder is created; the folder is staged and renamed
     into place only when complete.
@@ -121,6 +121,9 @@ def export_transformers(
         include_pytorch_bin: Also write ``pytorch_model.bin``.
         overwrite: Replace an earlier hubui export in ``out_dir``; a folder holding anything else is refused.
         plan: A plan made already by :func:`plan_transformers`.
+        max_shard_size: Weights over this size (bytes, or ``"5GB"``, ``"500MB"``) are written as
+            ``model-0000k-of-0000n.safetensors`` shards with ``model.safetensors.index.json``, the layout
+            ``from_pretrained`` reads; None: ``"5GB"``, transformers' own default.
 
     Returns:
         The export, with ``library == "transformers"``.
@@ -132,7 +135,12 @@ def export_transformers(
         InvalidInputError: Unknown precision, or transformers is not installed.
     """
     check_precision(precision)
-    options = ExportOptions(precision=precision, include_pytorch_bin=include_pytorch_bin, overwrite=overwrite)
+    options = ExportOptions(
+        precision=precision,
+        include_pytorch_bin=include_pytorch_bin,
+        overwrite=overwrite,
+        max_shard_size=max_shard_size,
+    )
     return _export(loaded, out_dir, options, plan)
 
 
@@ -457,6 +465,7 @@ __all__ = [
     "PICKLE_WEIGHTS_NAME",
     "PREPROCESSING_LEVELS",
     "PREPROCESSOR_NAME",
+    "SAFE_WEIGHTS_INDEX_NAME",
     "SAFE_WEIGHTS_NAME",
     "TARGETS",
     "TRANSFORMERS_PARITY_BATCH",

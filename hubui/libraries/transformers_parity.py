@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubui.errors import ModelError
 from hubui.libraries.transformers_map import MappedWeights, mapped_state_dict
-from hubui.libraries.transformers_plan import SAFE_WEIGHTS_NAME, plan_transformers
+from hubui.libraries.transformers_plan import FILES, plan_transformers
 from hubui.spec import LoadedModel
 
 if TYPE_CHECKING:
@@ -142,7 +142,8 @@ def iter_transformers_parity(
         images: Extra user images.
         batch_size: Samples per forward pass; ``None``: :data:`TRANSFORMERS_PARITY_BATCH`.
         cancel: Set it to stop between batches.
-        folder: The export folder (or downloaded snapshot) whose ``model.safetensors`` is checked.
+        folder: The export folder (or downloaded snapshot) whose ``model.safetensors`` (or every shard of its
+            index) is checked.
 
     Yields:
         :class:`~hubui.parity.ParityReport`, partial then final; the final one records ``inputs["target"]`` and
@@ -150,6 +151,7 @@ def iter_transformers_parity(
     """
     from hubui.parity.run import iter_parity
     from hubui.parity.weights import check_weights, compare_weights
+    from hubui.shards import weights_path
 
     tol = tolerance or transformers_tolerance(precision)
     same_library = original.spec.library == "transformers"
@@ -174,7 +176,7 @@ def iter_transformers_parity(
     if folder is not None and not same_library:
         plan = plan_transformers(original)
         weights = compare_weights(
-            MappedWeights(mapped_state_dict(original, plan)), Path(folder) / SAFE_WEIGHTS_NAME, precision, cancel
+            MappedWeights(mapped_state_dict(original, plan)), weights_path(folder, FILES), precision, cancel
         )
         reasons += check_weights(weights, tol)
     inputs = {**last.inputs, "target": "transformers"}

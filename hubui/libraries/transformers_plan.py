@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from hubui.errors import InvalidInputError, NotConvertibleError
+from hubui.libraries.base import FolderFiles
 from hubui.libraries.transformers_map import (
     TransformersPlan,
     check_key_map,
@@ -31,8 +32,12 @@ TARGETS: tuple[str, ...] = ("native", "transformers")
 INSTALL_HINT = "Install it with: pip install 'hubui[transformers]'"
 CONFIG_NAME = "config.json"
 SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"  # the shards' index, as transformers names it
 PICKLE_WEIGHTS_NAME = "pytorch_model.bin"
 PREPROCESSOR_NAME = "preprocessor_config.json"
+FILES = FolderFiles(CONFIG_NAME, SAFE_WEIGHTS_NAME, PICKLE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
+"""The files of a transformers folder (``preprocessor_config.json`` is written with the config); weights over
+``ExportOptions.max_shard_size`` become ``model-0000k-of-0000n.safetensors`` shards and the index."""
 _CONVERTIBLE_FAMILIES = ("resnet", "vit_")
 PIL_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3}
 
@@ -204,10 +209,12 @@ def plan_transformers(loaded: LoadedModel) -> TransformersPlan:
 
 __all__ = [
     "CONFIG_NAME",
+    "FILES",
     "INSTALL_HINT",
     "PICKLE_WEIGHTS_NAME",
     "PIL_RESAMPLE",
     "PREPROCESSOR_NAME",
+    "SAFE_WEIGHTS_INDEX_NAME",
     "SAFE_WEIGHTS_NAME",
     "TARGETS",
     "available_targets",

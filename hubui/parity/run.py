@@ -177,7 +177,9 @@ def iter_parity(
         return cancel is not None and cancel.is_set()
 
     if folder is not None:
-        weights = compare_weights(original.model, Path(folder) / fmt.files.weights, precision, cancel)
+        from hubui.shards import weights_path  # the index of a sharded folder: every shard is compared
+
+        weights = compare_weights(original.model, weights_path(folder, fmt.files), precision, cancel)
 
     samples: dict[str, dict[str, list[float]]] = {}
     per_batch = math.ceil(SAMPLE_LIMIT / max(total, 1))

@@ -1,7 +1,7 @@
 """The tensor-by-tensor comparison of an export's weights file with the original model's state dict.
 
-Streamed: the file is memory-mapped and compared in chunks, so the comparison's scratch stays at a few MB
-whatever the tensor's size.
+Streamed: the file (each shard of a sharded export) is memory-mapped and compared in chunks, so the comparison's
+scratch stays at a few MB whatever the tensor's size.
 """
 
 from __future__ import annotations
@@ -160,7 +160,8 @@ def compare_weights(
 
     Args:
         model: The original model.
-        weights_file: The exported ``model.safetensors``.
+        weights_file: The exported ``model.safetensors``, or a sharded export's index
+            (``model.safetensors.index.json``): then every shard it names is read.
         precision: The precision the export was asked for.
         cancel: Stops early when set (the comparison then covers only the tensors read).
 
@@ -168,7 +169,7 @@ def compare_weights(
         The comparison.
 
     Raises:
-        InvalidInputError: Unknown precision, or the file is missing or not safetensors.
+        InvalidInputError: Unknown precision, or the file (a shard, the index) is missing or not safetensors.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -188,48 +189,55 @@ def compare_weights(
             names[kind].append(name)
 
     try:
-        with contextlib.ExitStack() as stack:
-            f = stack.enter_context(safe_open(str(path), framework="pt", device="cpu"))
-            mapped = 0
-            saved_keys = list(f.keys())
-            saved_set = set(saved_keys)
-            for key in original:
-                if key not in saved_set:
-                    note("missing", key)
-            for key in saved_keys:
-                if cancel is not None and cancel.is_set():
-                    break
-                if key not in original:
-                    note("extra", key)
-                    continue
-                if mapped >= _REMAP_BYTES:
-                    # safe_open maps the whole file and its tensors are views of that mapping: every page read
-                    # stays in this process's RSS until the file is closed. Reopening it now and then keeps
-                    # that to a few tens of MB instead of the whole file next to two resident models.
-                    stack.close()
-                    f = stack.enter_context(safe_open(str(path), framework="pt", device="cpu"))
-                    mapped = 0
-                saved = f.get_tensor(key)
-                mapped += saved.numel() * saved.element_size()
-                orig = original[key].detach().to("cpu")
-                if saved.shape != orig.shape:
-                    note("shape_mismatch", key)
-                    del saved
-                    continue
-                expected_dtype = dtype if orig.is_floating_point() else orig.dtype
-                # Same dtype (every fp32 tensor, every integer buffer): one comparison settles both questions,
-                # and an equal tensor has no difference to measure.
-                same = saved.dtype == orig.dtype and torch.equal(saved, orig)
-                if saved.dtype != expected_dtype:
-                    note("dtype_mismatch", key)
-                if same:
-                    per_tensor[key] = 0.0
-                else:
-                    cast_to = expected_dtype if saved.dtype == expected_dtype else None
-                    equal, per_tensor[key] = _compare_chunked(saved, orig, cast_to, scratch)
-                    if not equal:
-                        note("value_mismatch", key)
-                del saved  # one file tensor at a time
+        files = _weight_files(path)
+        saved_keys: list[tuple[Path, list[str]]] = []
+        for file in files:
+            with safe_open(str(file), framework="pt", device="cpu") as f:
+                saved_keys.append((file, list(f.keys())))
+        saved_set = {k for _, keys in saved_keys for k in keys}
+        for key in original:
+            if key not in saved_set:
+                note("missing", key)
+        for file, keys in saved_keys:
+            if cancel is not None and cancel.is_set():
+                break
+            with contextlib.ExitStack() as stack:
+                f = stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
+                mapped = 0
+                for key in keys:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    if key not in original:
+                        note("extra", key)
+                        continue
+                    if mapped >= _REMAP_BYTES:
+                        # safe_open maps the whole file and its tensors are views of that mapping: every page read
+                        # stays in this process's RSS until the file is closed. Reopening it now and then keeps
+                        # that to a few tens of MB instead of the whole file next to two resident models.
+                        stack.close()
+                        f = stack.enter_context(safe_open(str(file), framework="pt", device="cpu"))
+                        mapped = 0
+                    saved = f.get_tensor(key)
+                    mapped += saved.numel() * saved.element_size()
+                    orig = original[key].detach().to("cpu")
+                    if saved.shape != orig.shape:
+                        note("shape_mismatch", key)
+                        del saved
+                        continue
+                    expected_dtype = dtype if orig.is_floating_point() else orig.dtype
+                    # Same dtype (every fp32 tensor, every integer buffer): one comparison settles both questions,
+                    # and an equal tensor has no difference to measure.
+                    same = saved.dtype == orig.dtype and torch.equal(saved, orig)
+                    if saved.dtype != expected_dtype:
+                        note("dtype_mismatch", key)
+                    if same:
+                        per_tensor[key] = 0.0
+                    else:
+                        cast_to = expected_dtype if saved.dtype == expected_dtype else None
+                        equal, per_tensor[key] = _compare_chunked(saved, orig, cast_to, scratch)
+                        if not equal:
+                            note("value_mismatch", key)
+                    del saved  # one file tensor at a time
     except (OSError, SafetensorError) as exc:
         raise InvalidInputError(f"Cannot read weights file {str(path)!r}: {exc}", hint="Export again.") from exc
 
@@ -249,6 +257,15 @@ def compare_weights(
         per_tensor_max_abs_diff=per_tensor,
         names=names,
     )
+
+
+def _weight_files(path: Path) -> list[Path]:
+    """The safetensors files to read: ``path`` itself, or every shard an index names, in the index's order."""
+    from hubui.shards import is_index, read_index
+
+    if not is_index(path):
+        return [path]
+    return list(dict.fromkeys(read_index(path).values()))
 
 
 def check_weights(weights: WeightComparison, tolerance: Tolerance) -> list[str]:
