@@ -230,6 +230,9 @@ def _run_convert(args: argparse.Namespace, out_dir: Path) -> ConvertResult:
             overwrite=args.overwrite,
             batch_size=getattr(args, "batch_size", None),
             target=target,
+            max_shard_size=_shard_size(getattr(args, "max_shard_size", None)),
+            allow_unpushable_size=getattr(args, "allow_unpushable_size", False),
+            memory_check=getattr(args, "memory_check", True),
         )
         for event in iter_convert(spec, options, loaded=loaded):
             lines.event(event)
@@ -448,6 +451,11 @@ def _stdout_for(args: argparse.Namespace) -> Iterator[None]:
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield
+
+
+def _shard_size(text: str | None) -> str | int | None:
+    """``--max-shard-size``: a plain number is bytes, anything else a size such as ``500MB``."""
+    return int(text) if text is not None and text.isdigit() else text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

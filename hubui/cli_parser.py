@@ -184,6 +184,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shard_size(text: str) -> str:
+    from hubui.errors import InvalidInputError
+    from hubui.preflight import parse_shard_size
+
+    try:
+        parse_shard_size(int(text) if text.isdigit() else text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} ({exc.hint})") from exc
+    return text
+
+
 def _target(text: str) -> str:
     from hubui.libraries import check_target
 
@@ -227,6 +238,23 @@ def _add_model_flags(p: argparse.ArgumentParser, libraries: tuple[str, ...], out
         type=_positive_int,
         metavar="N",
         help="parity inputs per forward pass (default: chosen from the model's size, 1 to 4)",
+    )
+    g.add_argument(
+        "--max-shard-size",
+        type=_shard_size,
+        metavar="SIZE",
+        help="transformers target: write weights over SIZE as shards with an index (default: 5GB, e.g. 500MB)",
+    )
+    g.add_argument(
+        "--allow-unpushable-size",
+        action="store_true",
+        help="write a weights file over the Hub's 50 GB limit anyway (the folder cannot be pushed)",
+    )
+    g.add_argument(
+        "--no-memory-check",
+        dest="memory_check",
+        action="store_false",
+        help="do not refuse when MemAvailable looks short of what the rebuild needs",
     )
     installed = hubui.available_targets()
     g.add_argument(

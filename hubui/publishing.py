@@ -30,6 +30,7 @@ from hubui.card_rules import raise_for_card_text
 from hubui.errors import InvalidCardError, InvalidInputError, ParityFailedError, exception_chain
 from hubui.libraries import format_names, get_format
 from hubui.pr_reuse import find_identical_open_pr
+from hubui.preflight import check_push_sizes
 from hubui.push_checks import check_target, check_visibility_again
 from hubui.push_files import PlannedFile, commit_operations, folder_files, read_text_checked
 from hubui.push_names import validate_branch, validate_repo_id, validate_tag
@@ -96,6 +97,7 @@ def check_parity_gate(folder: Path, allow_failed_parity: bool) -> str | None:
 
 def _folder_files(folder: Path) -> list[PlannedFile]:
     files = folder_files(folder)  # refuses links, FIFOs, sockets and devices, naming them
+    check_push_sizes(folder, ((f.path, f.size) for f in files))  # the Hub refuses a file over 50 GB: say so first
     configs = _config_files()
     if not any(f.path in configs for f in files):
         raise InvalidInputError(

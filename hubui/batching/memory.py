@@ -63,13 +63,9 @@ def entry_need(weights: int) -> int:
 
 def available_bytes() -> int:
     """The memory this machine can give the batch now: ``MemAvailable`` times ``USABLE_FRACTION``."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(int(line.split()[1]) * 1024 * USABLE_FRACTION)
-    except (OSError, ValueError):
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") * USABLE_FRACTION)
+    from hubui.preflight import mem_available_bytes
+
+    return int(mem_available_bytes() * USABLE_FRACTION)
 
 
 def default_workers(needs: list[int], budget: int, cores: int | None = None) -> int:
