@@ -83,6 +83,9 @@ _EXPORTS: dict[str, str] = {
     "verify_export": "hubui.parity",
     "write_parity_json": "hubui.parity",
     "read_parity_json": "hubui.parity",
+    # before writing: disk, memory and the Hub's file limit
+    "check_room": "hubui.preflight",
+    "room_needed": "hubui.preflight",
     # pipeline and publish
     "ConvertOptions": "hubui.pipeline",
     "ConvertEvent": "hubui.pipeline",
