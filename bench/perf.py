@@ -55,26 +55,53 @@ ROOT = HERE.parent
 RESULTS = HERE / "results.json"
 MB = 1_000_000
 sys.path.insert(0, str(HERE))
-from memory import PhaseMeter  # noqa: E402 - the same meter as bench/memory.py
+from memory import PhaseMeter, read_status, reset_peak  # noqa: E402 - the same meter as bench/memory.py
+from watchdog import meminfo, note_phase, run_watched  # noqa: E402
 
 MODELS = {
     "resnet50": ("timm", "resnet50"),
     "vit_b_32": ("open_clip", "ViT-B-32"),
+    "vit_l_14": ("open_clip", "ViT-L-14"),  # 428 M parameters, 1.7 GB in fp32
+    "vit_bigg_14": ("open_clip", "ViT-bigG-14"),  # 2.54 B parameters, 10.2 GB in fp32
 }
+# Cases of these run only when named (--large, --case, --cases): minutes each, and bigG needs ~22 GB.
+LARGE_MODELS = ("vit_l_14", "vit_bigg_14")
+# hubui's case of these pushes the converted folder to the local Hub (and verifies it) in the same process, so
+# that the 10 GB conversion is not done twice.
+PUSH_AFTER_CONVERT = ("hubui-vit_bigg_14-fp32",)
+_PUSH_AFTER_ENV = "HUBUI_PERF_PUSH_AFTER"  # --push-after, for the children
+GIB = 1 << 30
+RSS_CEILING_GIB = 20.0  # the watchdog stops a case whose RSS reaches this (bench/watchdog.py)
+MEM_AVAILABLE_FLOOR_GIB = 1.0  # ... or when the machine's MemAvailable falls under this
 PRECISIONS = ("fp32", "fp16")
 TARGETS = {
     "time_ratio": 0.6,  # hubui convert + parity wall time / the baseline's, same model and precision
-    "peak_x_weights": 2.2,  # peak RSS above the interpreter's baseline / fp32 weight bytes
+    "peak_x_weights": 2.05,  # peak RSS above the interpreter's baseline / fp32 weight bytes (issue 18)
     "upload_ratio": 0.7,  # push MB/s / loopback copy MB/s
     "first_result_s": 3.0,  # first streamed parity result for resnet50, from the start of the convert call
 }
 
 
-def all_cases() -> list[str]:
-    names = [f"{kind}-{m}-{p}" for m in MODELS for p in PRECISIONS for kind in ("hubui", "baseline")]
+def _push_after() -> set[str]:
+    return set(PUSH_AFTER_CONVERT) | {n for n in os.environ.get(_PUSH_AFTER_ENV, "").split(",") if n}
+
+
+def default_cases() -> list[str]:
+    """The cases a plain run does: the small models."""
+    small = [m for m in MODELS if m not in LARGE_MODELS]
+    names = [f"{kind}-{m}-{p}" for m in small for p in PRECISIONS for kind in ("hubui", "baseline")]
     # open_clip's documented flow already runs under torch.no_grad(); timm's model card snippet does not.
-    careful = [f"careful-{m}-{p}" for m, (library, _) in MODELS.items() if library == "timm" for p in PRECISIONS]
-    return names + careful + [f"push-{m}" for m in MODELS]
+    careful = [f"careful-{m}-{p}" for m in small if MODELS[m][0] == "timm" for p in PRECISIONS]
+    return names + careful + [f"push-{m}" for m in small]
+
+
+def large_cases() -> list[str]:
+    """fp32 only: hubui and the library flow of each large model (bigG's hubui case also pushes)."""
+    return [f"{kind}-{m}-fp32" for m in LARGE_MODELS for kind in ("hubui", "baseline")]
+
+
+def all_cases() -> list[str]:
+    return default_cases() + large_cases()
 
 
 class Meter(PhaseMeter):
@@ -86,6 +113,7 @@ class Meter(PhaseMeter):
         self._cpu_start = time.process_time()
 
     def mark(self, name: str | None) -> None:
+        note_phase(name or "the end of the case")
         now = time.process_time()
         before = len(self.phases)
         super().mark(name)
@@ -104,6 +132,25 @@ def _folder_bytes(folder: Path) -> dict[str, int]:
 
 def _weight_bytes(model: Any) -> int:
     return sum(t.numel() * 4 for t in model.state_dict().values() if t.is_floating_point())
+
+
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+
+
+def _folder_weight_fp32_bytes(folder: Path) -> int:
+    """fp32 bytes of the floating tensors in the folder's safetensors files, read from their headers: hubui
+    releases the original model during the conversion, so the weights are counted from what it wrote."""
+    total = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with path.open("rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        for key, info in header.items():
+            if key != "__metadata__" and info["dtype"] in _FLOAT_DTYPES:
+                numel = 1
+                for dim in info["shape"]:
+                    numel *= dim
+                total += numel * 4
+    return total
 
 
 def _import_baseline() -> float:
@@ -148,8 +195,20 @@ def _record(
 
 
 # --- hubui --------------------------------------------------------------------------------------------
-def run_hubui(name: str, model_key: str, precision: str, work: Path, batch_size: int | None) -> dict[str, Any]:
-    """``iter_convert`` with the phases split where its steps start (rebuild and parity wrapped)."""
+HUBUI_PHASES = {
+    "load": "load_model: build the model with seeded random weights",
+    "export": "from the first export event to the first reference event (writing the folder starts here)",
+    "reference": "the rest of the writing, the original's outputs on the parity inputs (at the same time), "
+    "the tensor-by-tensor weights check; then the original is released",
+    "rebuild": "rebuild_from_folder with the library's own loader",
+    "parity": "the rebuilt model's outputs against the kept ones, the verdict, parity.json and the kept outputs",
+}
+
+
+def run_hubui(
+    name: str, model_key: str, precision: str, work: Path, batch_size: int | None, push_after: bool = False
+) -> dict[str, Any]:
+    """``iter_convert``, a phase per stage (a phase starts at the stage's first event)."""
     import_s = _import_baseline()
     from hubui import pipeline
     from hubui.pipeline import ConvertOptions
@@ -158,18 +217,6 @@ def run_hubui(name: str, model_key: str, precision: str, work: Path, batch_size:
     library, arch = MODELS[model_key]
     meter = Meter()
     marks: dict[str, float] = {}
-    real_rebuild, real_parity = pipeline.rebuild_from_folder, pipeline.iter_parity
-
-    def rebuild(*args: Any, **kwargs: Any) -> Any:
-        meter.mark("rebuild")
-        return real_rebuild(*args, **kwargs)
-
-    def parity(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        meter.mark("parity")
-        marks["parity_start"] = time.perf_counter()
-        yield from real_parity(*args, **kwargs)
-
-    pipeline.rebuild_from_folder, pipeline.iter_parity = rebuild, parity  # type: ignore[assignment]
     result = None
     first: float | None = None
     options = ConvertOptions(work / "export", precision=precision)
@@ -177,28 +224,81 @@ def run_hubui(name: str, model_key: str, precision: str, work: Path, batch_size:
         options = replace(options, batch_size=batch_size)
     start = time.perf_counter()
     for event in pipeline.iter_convert(ModelSpec(library, arch, seed=0), options):
-        if event.stage in ("load", "export"):
-            meter.mark(event.stage)
-        elif event.stage == "parity" and first is None:
-            first = time.perf_counter()
-        elif event.stage == "done":
+        if event.stage == "done":
             first = first or time.perf_counter()  # a single batch: the final report is the first
             meter.mark(None)
             result = event.result
+        elif event.stage not in marks:
+            marks[event.stage] = time.perf_counter()
+            meter.mark(event.stage)
+        elif event.stage == "parity" and first is None and event.report is not None and event.report.batches_done:
+            first = time.perf_counter()
     if result is None:
         raise RuntimeError("iter_convert ended without a result")
-    return _record(
+    for phase in meter.phases:
+        phase["covers"] = HUBUI_PHASES.get(phase["phase"], phase["phase"])
+    folder = result.export.folder
+    record = _record(
         name,
         meter,
-        _weight_bytes(result.loaded.model),
-        _folder_bytes(result.export.folder),
+        _folder_weight_fp32_bytes(folder),
+        _folder_bytes(folder),
         import_s,
         verdict=result.report.verdict,
         batch_size=options.batch_size,
         batches=result.report.batches_total,
         first_result_from_convert_s=round(first - start, 3) if first else None,
-        first_result_from_parity_s=round(first - marks["parity_start"], 3) if first else None,
+        first_result_from_parity_s=round(first - marks["parity"], 3) if first and "parity" in marks else None,
     )
+    if push_after:
+        del result, event
+        record["push"] = _push_and_verify(model_key, folder, record["baseline_rss_bytes"])
+    return record
+
+
+def _push_and_verify(model_key: str, folder: Path, baseline_rss: int) -> dict[str, Any]:
+    """``hubui.pipeline.publish`` of the folder to the local Hub (fresh repo), verification included: what
+    ``hubui push --from FOLDER`` does. Timed and measured on its own (its peak is not the conversion's)."""
+    import gc
+
+    from hubui import pipeline
+    from hubui.publishing import PushRequest
+
+    gc.collect()
+    note_phase("push")
+    reset_peak()
+    times: dict[str, float] = {}
+    real_push = pipeline.push
+
+    def timed_push(*args: Any, **kwargs: Any) -> Any:
+        begun = time.perf_counter()
+        try:
+            return real_push(*args, **kwargs)
+        finally:
+            times["push_s"] = time.perf_counter() - begun
+            note_phase("push verification (download, rebuild, parity against the kept outputs)")
+
+    def on_report(report: Any) -> None:
+        times.setdefault("first_verify_report_s", time.perf_counter() - start)
+
+    pipeline.push = timed_push  # type: ignore[assignment]
+    repo_id = f"bench/{model_key}-{secrets.token_hex(4)}"
+    start = time.perf_counter()
+    published = pipeline.publish(PushRequest(folder, repo_id), None, verify=True, on_report=on_report)
+    total = time.perf_counter() - start
+    pushed = sum(f.size for f in published.push.files)
+    status = read_status()
+    verification = published.verification
+    return {
+        "repo_id": repo_id,
+        "bytes_pushed": pushed,
+        "push_s": round(times["push_s"], 3),
+        "push_mb_s": round(pushed / MB / times["push_s"], 1),
+        "push_and_verify_s": round(total, 3),
+        "first_verify_report_s": round(times["first_verify_report_s"], 3) if "first_verify_report_s" in times else None,
+        "verification": None if verification is None else verification.status,
+        "peak_above_baseline_bytes": status["VmHWM"] - baseline_rss if "VmHWM" in status else None,
+    }
 
 
 # --- the libraries' own flow ------------------------------------------------------------------------
@@ -228,7 +328,7 @@ def run_baseline(name: str, model_key: str, precision: str, work: Path, no_grad:
     folder = work / "export"
     meter = Meter()
     meter.mark("load")
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # (the random initialisation is the weights here, as in hubui's load)
     if library == "timm":
         import timm
 
@@ -435,19 +535,48 @@ def local_hub(root: Path) -> Iterator[dict[str, str]]:
 
 
 # --- driving (parent) ---------------------------------------------------------------------------------
-def run_child(name: str, env: dict[str, str] | None = None, batch_size: int | None = None) -> dict[str, Any]:
-    """Run one case in a fresh interpreter and return its record."""
+class Stopped(Exception):
+    """The watchdog stopped the case (its record says where and at how much RSS)."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(record["summary"])
+        self.record = record
+
+
+def run_child(
+    name: str,
+    env: dict[str, str] | None = None,
+    batch_size: int | None = None,
+    rss_ceiling_gib: float = RSS_CEILING_GIB,
+    mem_floor_gib: float = MEM_AVAILABLE_FLOOR_GIB,
+) -> dict[str, Any]:
+    """Run one case in a fresh interpreter under the watchdog and return its record.
+
+    Raises:
+        Stopped: The watchdog killed it (RSS ceiling or the machine's memory floor).
+        RuntimeError: It failed.
+    """
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name]
     if batch_size is not None:
         cmd += ["--batch-size", str(batch_size)]
     child_env = {**os.environ, **(env or {}), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=child_env, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"case {name} failed:\n{proc.stderr[-4000:]}")
-    record = json.loads(proc.stdout.strip().splitlines()[-1])
-    record["process_s"] = round(time.perf_counter() - start, 2)
+    context = {
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_before": _loadavg(),
+        "mem_available_before_bytes": meminfo("MemAvailable"),
+    }
+    watched = run_watched(cmd, child_env, ROOT, int(rss_ceiling_gib * GIB), int(mem_floor_gib * GIB))
+    context["loadavg_after"] = _loadavg()
+    if watched.stopped is not None:
+        trace = [{"s": t, "rss_bytes": rss} for t, rss in watched.trace]
+        raise Stopped({"case": name, **context, **watched.stopped, "rss_trace": trace})
+    if watched.returncode != 0:
+        raise RuntimeError(f"case {name} failed (exit {watched.returncode}):\n{watched.stderr[-4000:]}")
+    record = json.loads(watched.stdout.strip().splitlines()[-1])
+    record["process_s"] = round(watched.seconds, 2)
+    record["max_sampled_rss_bytes"] = watched.max_rss_bytes
+    record.update(context)
     return dict(record)
 
 
@@ -456,7 +585,7 @@ def child(name: str, batch_size: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hubui-perf-") as tmp:
         work = Path(tmp)
         if kind == "hubui":
-            return run_hubui(name, model_key, rest[0], work, batch_size)
+            return run_hubui(name, model_key, rest[0], work, batch_size, push_after=name in _push_after())
         if kind in ("baseline", "careful"):
             return run_baseline(name, model_key, rest[0], work, no_grad=kind == "careful")
         return run_push(name, model_key, work)
@@ -518,9 +647,21 @@ def _loadavg() -> tuple[float, ...]:
     return tuple(round(v, 2) for v in os.getloadavg()) if hasattr(os, "getloadavg") else ()
 
 
-def evaluate(cases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def evaluate(
+    cases: dict[str, dict[str, Any]], stopped: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Each target against the measured figures: one row per target and case that it applies to."""
     rows: list[dict[str, Any]] = []
+    for name, rec in (stopped or {}).items():
+        rows.append(
+            {
+                "target": "completes on this machine",
+                "case": name,
+                "measured": None,
+                "limit": rec["summary"],
+                "met": False,
+            }
+        )
     for name, rec in cases.items():
         kind, model_key, *rest = name.split("-")
         if kind == "hubui":
@@ -534,6 +675,17 @@ def evaluate(cases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             if careful is not None:
                 ratio = rec["total_s"] / careful["total_s"]
                 rows.append(_row("(wall time vs careful baseline)", name, ratio, TARGETS["time_ratio"], "x", "<="))
+            if rec.get("push") is not None:
+                push = rec["push"]
+                rows.append(
+                    {
+                        "target": "pushes to the local Hub and verifies",
+                        "case": name,
+                        "measured": None,
+                        "limit": f"verification {push['verification']!r}, parity {rec['verdict']!r}",
+                        "met": push["verification"] == "passed" and rec["verdict"] == "pass",
+                    }
+                )
             rows.append(_row("peak RSS above baseline", name, rec["peak_x_weights"], TARGETS["peak_x_weights"]))
             if rec.get("peak_anon_x_weights") is not None:
                 rows.append(
@@ -565,7 +717,7 @@ def _fmt(value: Any, spec: str = "6.2f") -> str:
 
 def format_tables(cases: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> Iterator[str]:
     yield (
-        f"{'case':<24} {'load s':>6} {'export':>6} {'rebuild':>7} {'parity':>6} {'total s':>7} "
+        f"{'case':<26} {'load s':>6} {'export':>6} {'ref':>6} {'rebuild':>7} {'parity':>6} {'total s':>7} "
         f"{'CPU s':>6} {'peak MB':>8} {'x w':>5} {'anon x w':>8} {'written MB':>10} {'1st result s':>12}"
     )
     for name, c in cases.items():
@@ -575,7 +727,8 @@ def format_tables(cases: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) 
         first = c.get("first_result_from_convert_s")
         first_txt = "-" if first is None else f"{first:.2f} ({c['first_result_from_parity_s']:.2f})"
         yield (
-            f"{name:<24} {_fmt(s.get('load')):>6} {_fmt(s.get('export')):>6} {_fmt(s.get('rebuild')):>7} "
+            f"{name:<26} {_fmt(s.get('load')):>6} {_fmt(s.get('export')):>6} {_fmt(s.get('reference')):>6} "
+            f"{_fmt(s.get('rebuild')):>7} "
             f"{_fmt(s.get('parity')):>6} {c['total_s']:>7.2f} {c['cpu_total_s']:>6.1f} "
             f"{c['peak_above_baseline_bytes'] / MB:>8.1f} "
             f"{c['peak_x_weights']:>5.2f} {_fmt(c.get('peak_anon_x_weights'), '8.2f'):>8} "
@@ -597,13 +750,37 @@ def format_tables(cases: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) 
     yield ""
     yield f"{'target':<30} {'case':<24} {'measured':>9} {'limit':>12}  met"
     for r in rows:
-        yield f"{r['target']:<30} {r['case']:<24} {r['measured']:>9.3f} {r['limit']:>12}  {'yes' if r['met'] else 'NO'}"
+        measured = "-" if r["measured"] is None else f"{r['measured']:.3f}"
+        yield f"{r['target']:<30} {r['case']:<24} {measured:>9} {r['limit']:>12}  {'yes' if r['met'] else 'NO'}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_CASES)}")
     parser.add_argument("--case", action="append", default=[], metavar="NAME", help="run this case (repeatable)")
+    parser.add_argument("--cases", default="", metavar="A,B", help="run these cases (comma-separated)")
+    parser.add_argument("--large", action="store_true", help="also the large models' cases (ViT-L-14, ViT-bigG-14)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other cases of the existing results file (each record says when it ran); same names replaced",
+    )
+    parser.add_argument(
+        "--rss-ceiling-gib", type=float, default=RSS_CEILING_GIB, help="the watchdog stops a case at this RSS"
+    )
+    parser.add_argument(
+        "--mem-floor-gib",
+        type=float,
+        default=MEM_AVAILABLE_FLOOR_GIB,
+        help="... or when the machine's MemAvailable falls under this",
+    )
+    parser.add_argument(
+        "--push-after",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="this hubui case also pushes its folder to the local Hub and verifies it (as the bigG case does)",
+    )
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     parser.add_argument(
         "--batch-size", type=int, default=None, help="parity batch size of the hubui cases (default: hubui's own)"
@@ -618,49 +795,83 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         sys.stdout.write("\n".join(all_cases()) + "\n")
         return 0
-    names = args.case or (QUICK_CASES if args.quick else all_cases())
+    names = args.case + [n for n in args.cases.split(",") if n]
+    if not names:
+        names = QUICK_CASES if args.quick else default_cases() + (large_cases() if args.large else [])
     unknown = sorted(set(names) - set(all_cases()))
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; see --list")
 
+    if args.push_after:
+        os.environ[_PUSH_AFTER_ENV] = ",".join(args.push_after)
     load_before = _loadavg()
     started = time.perf_counter()
     cases: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
+    stopped: dict[str, dict[str, Any]] = {}
     hub_root = Path(tempfile.mkdtemp(prefix="hubui-perf-hub-"))
     try:
         with contextlib.ExitStack() as stack:
             hub_env: dict[str, str] | None = None
             for name in names:
-                if name.startswith("push-") and hub_env is None:
+                pushes = name.startswith("push-") or name in _push_after()
+                if pushes and hub_env is None:
                     hub_env = stack.enter_context(local_hub(hub_root))
-                sys.stderr.write(f"running {name} in a fresh interpreter...\n")
+                sys.stderr.write(f"running {name} in a fresh interpreter (load average {_loadavg()})...\n")
                 try:
-                    cases[name] = run_child(name, hub_env if name.startswith("push-") else None, args.batch_size)
+                    cases[name] = run_child(
+                        name, hub_env if pushes else None, args.batch_size, args.rss_ceiling_gib, args.mem_floor_gib
+                    )
+                except Stopped as exc:
+                    sys.stderr.write(f"{exc}\n")
+                    stopped[name] = exc.record
                 except RuntimeError as exc:  # one broken case must not lose the others' figures
                     sys.stderr.write(f"{exc}\n")
                     failed[name] = str(exc)[-2000:]
     finally:
         shutil.rmtree(hub_root, ignore_errors=True)
-    rows = evaluate(cases)
+    run_machine = machine(load_before, _loadavg())
+    if args.merge and args.out.exists():
+        cases, stopped, failed = _merged(json.loads(args.out.read_text()), cases, stopped, failed)
+    rows = evaluate(cases, stopped)
     results = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(load_before, _loadavg()),
+        "machine": run_machine,
         "run_s": round(time.perf_counter() - started, 1),
         "units": "bytes unless named _mb (10**6 bytes), _s (seconds) or _x (a ratio); x_weights is a multiple of "
         "the model's fp32 weight bytes",
         "targets": TARGETS,
         "cases": list(cases.values()),
         "failed": failed,
+        "stopped_by_watchdog": list(stopped.values()),
         "evaluation": rows,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for line in format_tables(cases, rows):
         sys.stdout.write(line + "\n")
+    for record in stopped.values():
+        sys.stdout.write(f"\ncase {record['case']}: {record['summary']}")
     for name in failed:
         sys.stdout.write(f"\ncase {name} FAILED (see stderr and results.json)")
     sys.stdout.write(f"\nwrote {args.out} ({results['run_s']} s; load average {load_before} -> {_loadavg()})\n")
     return 1 if failed else 0
+
+
+def _merged(
+    previous: dict[str, Any],
+    cases: dict[str, dict[str, Any]],
+    stopped: dict[str, dict[str, Any]],
+    failed: dict[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+    """This run's records over the previous file's: a case run now replaces its old record, the others stay,
+    each marked with the run it came from (``started_utc`` or the old file's ``created``)."""
+    now = set(cases) | set(stopped) | set(failed)
+    old_cases = {c["case"]: c for c in previous.get("cases", []) if c["case"] not in now}
+    for record in old_cases.values():
+        record.setdefault("run_created", previous.get("created"))
+    old_stopped = {c["case"]: c for c in previous.get("stopped_by_watchdog", []) if c["case"] not in now}
+    old_failed = {k: v for k, v in previous.get("failed", {}).items() if k not in now}
+    return {**old_cases, **cases}, {**old_stopped, **stopped}, {**old_failed, **failed}
 
 
 if __name__ == "__main__":
