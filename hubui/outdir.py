@@ -4,7 +4,8 @@
 user's project. Now an existing, non-empty folder is replaced only when it is an export:
 
 * it holds the marker :data:`MARKER_NAME` that every export leaves (a JSON list of the files it wrote), and
-  nothing but those files and the ones hubui adds later (``parity.json``, ``README.md``); or
+  nothing but those files and the ones hubui adds later (``parity.json``, ``README.md``, the original's kept
+  outputs :data:`REFERENCE_NAME`); or
 * it has no marker (an export made before the marker existed) but holds a config and a weights file and
   nothing but files an export writes (:data:`EXPORT_FILE_NAMES`).
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from hubui.errors import ExportError
 
 MARKER_NAME = ".hubui-export"
+REFERENCE_NAME = ".hubui-reference.safetensors"  # the original's kept outputs (hubui.parity.kept.KEPT_NAME)
 
 # Every name an exporter writes (every format in hubui.libraries, open_clip's Hugging Face tokenizers),
 # plus what hubui adds to a finished export (parity.json by convert, README.md by a card).
@@ -52,9 +54,9 @@ EXPORT_FILE_NAMES: frozenset[str] = (
     _CONFIGS
     | _WEIGHTS
     | _TOKENIZER_FILES
-    | frozenset({"preprocessor_config.json", "parity.json", "README.md", MARKER_NAME})
+    | frozenset({"preprocessor_config.json", "parity.json", "README.md", MARKER_NAME, REFERENCE_NAME})
 )
-_ADDED_LATER = frozenset({"parity.json", "README.md"})
+_ADDED_LATER = frozenset({"parity.json", "README.md", REFERENCE_NAME})
 _SHOWN = 5  # entries named in a refusal
 
 

@@ -7,12 +7,15 @@ the library's own loader and streams the parity report batch by batch, then writ
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from huggingface_hub import ModelCard
 
@@ -24,21 +27,27 @@ from hubui.export_folder import check_precision
 from hubui.libraries import NATIVE, folder_format, format_names, get_format, target_format
 from hubui.libraries.base import ExportOptions
 from hubui.loading import load_model
+from hubui.one_model import Eta, iter_export_and_reference
 from hubui.outdir import check_out_dir, export_files
 from hubui.parity import (
     ParityReport,
     Tolerance,
+    auto_batch_size,
+    build_parity_inputs,
     library_versions,
     tolerance_preset,
     write_parity_json,
 )
+from hubui.parity.kept import read_kept, write_kept
+from hubui.parity.run import _device_of
 from hubui.preflight import check_room
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.push_files import folder_files
 from hubui.push_tags import tag_after_push
+from hubui.released import is_released, released
 from hubui.spec import ExportResult, LoadedModel, ModelSpec
 
-Stage = Literal["load", "export", "rebuild", "parity", "done"]
+Stage = Literal["load", "export", "reference", "rebuild", "parity", "done"]
 ProgressFn = Callable[[str], None]
 
 
@@ -68,6 +77,12 @@ class ConvertOptions:
         allow_unpushable_size: Write a weights file over the Hub's 50 GB limit per file anyway (the folder is
             for local use: the push refuses it); otherwise the conversion refuses before writing and names the
             precision that fits (see :mod:`hubui.preflight`).
+        keep_original: Keep the original model in memory and hand it back in ``ConvertResult.loaded``. By
+            default it is released once its outputs on the parity inputs are computed and the written weights are
+            checked against it, before the model is rebuilt from the folder, so that only one model is in memory
+            at a time (``ConvertResult.loaded`` then keeps the spec, preprocessing and labels, and any use of its
+            ``model`` raises :class:`~hubui.released.ModelReleasedError`). A model passed as ``loaded=`` stays in
+            memory while its caller holds a reference to it.
         memory_check: Refuse before writing when the memory available is short of the rebuild's need; turn it
             off when you know more is free than ``MemAvailable`` says.
     """
@@ -84,11 +99,15 @@ class ConvertOptions:
     max_shard_size: str | int | None = None
     allow_unpushable_size: bool = False
     memory_check: bool = True
+    keep_original: bool = False
 
 
 @dataclass(frozen=True, eq=False)
 class ConvertResult:
-    """A finished conversion: the model as loaded, the folder written, and its parity report."""
+    """A finished conversion: the model as loaded, the folder written, and its parity report.
+
+    ``loaded.model`` is released unless ``ConvertOptions(keep_original=True)`` (see there).
+    """
 
     loaded: LoadedModel
     export: ExportResult
@@ -104,11 +123,18 @@ class ConvertEvent:
     """One step of a running conversion, for live display.
 
     Args:
-        stage: ``load``, ``export``, ``rebuild``, ``parity`` (one per batch) or ``done`` (last).
+        stage: ``load``, ``export`` (writing the folder), ``reference`` (the original's outputs on the parity
+            inputs, one per batch, while the folder is written; then the weights check), ``rebuild``, ``parity``
+            (the rebuilt model's outputs against the kept ones, one per batch; every ``parity`` event has a
+            report) or ``done`` (last). ``export`` and ``reference`` run at the same time, so their events
+            interleave.
         message: A line for people.
         fraction: Progress of the whole conversion, 0 to 1.
         report: The parity report so far (``parity`` and ``done``).
         result: Only on ``done``.
+        stage_fraction: Progress within the stage, 0 to 1; None when the stage cannot tell.
+        eta_s: Estimated seconds left for the whole conversion, from the rates measured so far
+            (:class:`hubui.one_model.Eta`); None until a rate is known.
     """
 
     stage: Stage
@@ -116,6 +142,8 @@ class ConvertEvent:
     fraction: float
     report: ParityReport | None = None
     result: ConvertResult | None = None
+    stage_fraction: float | None = None
+    eta_s: float | None = None
 
 
 def iter_convert(
@@ -145,9 +173,9 @@ def iter_convert(
     fmt.check_source(spec)  # a model the format cannot express is refused before anything is loaded
     check_out_dir(options.out_dir, options.overwrite)  # a folder in the way costs no model load
     if loaded is None:
-        yield ConvertEvent("load", f"loading {name}", 0.0)
+        yield ConvertEvent("load", f"loading {name}", 0.0, stage_fraction=0.0)
         loaded = load_model(spec)
-    yield ConvertEvent("export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2)
+        yield ConvertEvent("load", f"loaded {name}", 0.15, stage_fraction=1.0)
     check_precision(options.precision)
     export_options = ExportOptions(
         options.precision,
@@ -166,29 +194,107 @@ def iter_convert(
         allow_unpushable_size=options.allow_unpushable_size,
         memory_check=options.memory_check,
     )
-    export = fmt.export(loaded, Path(options.out_dir), export_options)
-    yield ConvertEvent("rebuild", f"rebuilding from {export.folder} with {fmt.loader_label}", 0.35)
-    rebuilt = fmt.rebuild_from_folder(export.folder)
-    report: ParityReport | None = None
-    for report in fmt.iter_parity(
+    # The reference side: the original's own format names the outputs (timm's logits for the transformers target).
+    ref_pair = get_format(spec.library).pair(loaded, None)
+    inputs = build_parity_inputs(loaded.data_config, tuple(options.images), library=loaded.spec.library)
+    batch_size = options.batch_size or fmt.parity_batch_size
+    if batch_size is None:
+        batch_size = auto_batch_size(loaded.model, tuple(inputs.pixels.shape[1:]))
+    batches = -(-len(inputs) // batch_size)
+    eta = Eta()
+    yield ConvertEvent(
+        "export", f"writing the {options.precision} Hub folder to {options.out_dir}", 0.2, stage_fraction=0.0
+    )
+    yield ConvertEvent("reference", "computing the original's outputs on the parity inputs", 0.2, stage_fraction=0.0)
+    last_step, overall = None, 0.2
+    for step in iter_export_and_reference(
+        fmt,
         loaded,
+        Path(options.out_dir),
+        export_options,
+        ref_pair,
+        inputs,
+        batch_size,
+        _device_of(loaded.model),
+        eta,
+        cancel,
+    ):
+        last_step = step
+        overall = max(overall, 0.2 + 0.2 * step.stage_fraction)  # the two stages interleave: never step back
+        yield ConvertEvent(
+            cast(Stage, step.stage),
+            step.message,
+            overall,
+            stage_fraction=step.stage_fraction,
+            eta_s=eta.seconds_left(batches),
+        )
+    assert last_step is not None and last_step.export is not None and last_step.kept is not None
+    export, kept = last_step.export, last_step.kept
+    del last_step, step, ref_pair
+    yield ConvertEvent(
+        "reference",
+        f"checking {export.folder.name}'s weights against the original",
+        0.4,
+        stage_fraction=0.99,
+        eta_s=eta.seconds_left(batches),
+    )
+    started = time.perf_counter()
+    weights = fmt.weights_check(loaded, export.folder, options.precision, cancel)
+    eta.weights_s = time.perf_counter() - started
+    yield ConvertEvent("reference", "reference outputs kept", 0.45, stage_fraction=1.0, eta_s=eta.seconds_left(batches))
+    kept_original = loaded if options.keep_original else None
+    held = weakref.ref(loaded.model)  # a caller that kept its own reference keeps the model alive: reuse it then
+    original = released(loaded)
+    del loaded
+    gc.collect()  # the original's memory goes back before the rebuild allocates its own
+
+    def reload() -> LoadedModel:
+        alive = held() if kept_original is None else kept_original.model
+        return replace(original, model=alive) if alive is not None else load_model(spec)
+
+    yield ConvertEvent(
+        "rebuild",
+        f"rebuilding from {export.folder} with {fmt.loader_label}",
+        0.5,
+        stage_fraction=0.0,
+        eta_s=eta.seconds_left(batches),
+    )
+    started = time.perf_counter()
+    rebuilt = fmt.rebuild_from_folder(export.folder)
+    eta.rebuild_s = time.perf_counter() - started
+    eta.parity_left = batches  # the rebuild ends with the first parity event (each of which has a report)
+    report: ParityReport | None = None
+    started = time.perf_counter()
+    for report in fmt.iter_parity(
+        original,
         rebuilt,
         options.precision,
         tolerance=options.tolerance,
         images=tuple(options.images),
-        batch_size=options.batch_size,
         cancel=cancel,
-        folder=export.folder,
+        reference=kept,
+        weights=weights,
+        reload=reload,
     ):
         done = report.batches_done / max(report.batches_total, 1)
+        message = f"parity batch {report.batches_done}/{report.batches_total}"
+        if report.status == "running" and report.batches_done == report.batches_total:
+            message = "parity failed: reloading the original to find the diverging module"
+        elif report.batches_done:
+            eta.parity_batch_s = (time.perf_counter() - started) / report.batches_done
+            eta.parity_left = report.batches_total - report.batches_done
         yield ConvertEvent(
-            "parity", f"parity batch {report.batches_done}/{report.batches_total}", 0.4 + 0.55 * done, report
+            "parity", message, 0.55 + 0.4 * done, report, stage_fraction=done, eta_s=eta.seconds_left(batches)
         )
     if report is None:  # iter_parity always yields a final report; this guards a broken invariant
         raise ExportError("Parity produced no report", "Report this as a hubui bug.")
+    del rebuilt
     write_parity_json(report, export.folder)
-    result = ConvertResult(loaded, replace(export, files=_list_files(export.folder)), report)
-    yield ConvertEvent("done", f"parity {report.verdict}", 1.0, report, result)
+    if report.verdict != "cancelled" and len(kept.batches) == kept.total:
+        write_kept(kept, export.folder)  # so that a later push verifies against the original's outputs
+    loaded_back = kept_original if kept_original is not None else original
+    result = ConvertResult(loaded_back, replace(export, files=_list_files(export.folder)), report)
+    yield ConvertEvent("done", f"parity {report.verdict}", 1.0, report, result, stage_fraction=1.0, eta_s=0.0)
 
 
 def convert(
@@ -359,8 +465,11 @@ def publish(
         request: Where and how to push.
         fields: Card fields (defaults when ``None``).
         token: An explicit token; otherwise ``HF_TOKEN`` or the login cache.
-        original: The model as originally loaded. Verification compares the Hub copy with it (at the
-            export's precision preset); without it, with the local folder (which must match exactly).
+        original: The model as originally loaded, if still in memory (``ConvertOptions(keep_original=True)``):
+            verification compares the Hub copy with it (at the export's precision preset). Without it (or when
+            it was released), with the original's outputs the conversion kept in the folder
+            (``.hubui-reference.safetensors``, same preset) and the weights with the folder's; a folder without
+            them (converted by an older hubui) is rebuilt and must match exactly.
         source: Where the weights came from, for the card.
         verify: Re-download and check after the push.
         progress: Receives status lines.
@@ -384,13 +493,26 @@ def publish(
     say(f"verifying {result.repo_id}@{result.commit_oid[:10]}: re-download and parity")
     precision = _folder_facts(Path(request.folder))["precision"]
     tolerance: Tolerance | None = None
-    if original is not None:
+    kept = None
+    if original is not None and not is_released(original):
         reference = original
+    elif (kept := read_kept(request.folder)) is not None:
+        reference = kept.as_loaded()  # the original's outputs, kept by the conversion: no model is loaded
     else:
-        # Same weights on both sides, so the outputs must match exactly (the fp32 preset) whatever the export
-        # precision; the weights file is still checked against that precision's dtype.
+        # A folder converted before the outputs were kept: the folder rebuilt is the reference. Same weights on
+        # both sides, so the outputs must match exactly (the fp32 preset) whatever the export precision; the
+        # weights file is still checked against that precision's dtype.
         reference, tolerance = reference_from_folder(request.folder), tolerance_preset("fp32")
-    verification = verify_push(result, reference, precision, token=token, tolerance=tolerance, on_report=on_report)
+    verification = verify_push(
+        result,
+        reference,
+        precision,
+        token=token,
+        tolerance=tolerance,
+        on_report=on_report,
+        kept=kept,
+        folder=request.folder,
+    )
     say(f"verification {verification.status}")
     return PublishResult(result, verification, tag_after_push(request, result, verification, token, say))
 

@@ -283,9 +283,20 @@ def test_dry_run_lists_files_and_uploads_nothing(localhub, converted, repo_name)
     assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
 
 
-def test_failed_gate_refuses_the_push_and_the_override_is_recorded(localhub, tmp_path, repo_name):
+def test_failed_gate_refuses_the_push_and_the_override_is_recorded(localhub, tmp_path, repo_name, monkeypatch):
     session = _logged_in(localhub.users.alice, scratch_root=tmp_path)
-    steps = _convert(session, cancel_after=3)  # load, export, rebuild: cancelled as parity starts
+    from hubui.libraries import target_format
+
+    fmt = target_format("timm", "native")
+    real = type(fmt).rebuild_from_folder
+
+    def rebuild_then_cancel(self, folder):  # Cancel pressed during the rebuild: parity stops before its first batch
+        model = real(self, folder)
+        handlers.cancel_convert(session)
+        return model
+
+    monkeypatch.setattr(type(fmt), "rebuild_from_folder", rebuild_then_cancel)
+    steps = _convert(session)
     assert "CANCELLED" in steps[-1][3] and session.result is not None
     with pytest.raises(gr.Error) as err:
         handlers.push(session, *_target(repo_name).values(), *CARD.values(), None)

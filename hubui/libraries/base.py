@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 
     from hubui.card import CardFields
     from hubui.facts import CatalogEntry, CatalogIndex, ModelFacts
+    from hubui.parity.kept import KeptReference
     from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
     from hubui.parity.report import ParityReport
+    from hubui.parity.weights import WeightComparison
     from hubui.spec import ExportResult, LoadedModel, ModelSpec
 
 Progress = Callable[[str], None]
@@ -151,6 +153,7 @@ class Format(Protocol):
         card: The card's defaults.
         versions: The distributions whose versions a parity report records (``"timm"``...).
         loader_label: How the rebuild is described to people ("timm's own loader").
+        parity_batch_size: The parity batch size when none is given; None: :func:`hubui.parity.auto_batch_size`.
         description: One line saying what this format is, for a list of conversion targets.
         install_hint: How to install what this format needs when :meth:`available` is false.
     """
@@ -160,6 +163,7 @@ class Format(Protocol):
     card: CardDefaults
     versions: tuple[str, ...]
     loader_label: str
+    parity_batch_size: int | None
     description: str
     install_hint: str
 
@@ -193,8 +197,20 @@ class Format(Protocol):
         """The eval preprocessing: a PIL image to a pixel tensor."""
         ...
 
-    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module) -> Pair:
-        """Both sides of a parity run: the named outputs and probes (see :mod:`hubui.parity.pairs`)."""
+    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module | None) -> Pair:
+        """Both sides of a parity run: the named outputs and probes (see :mod:`hubui.parity.pairs`).
+
+        One side at a time, so that only one model is in memory: with ``rebuilt`` None only ``ref`` is called
+        (the original's outputs, computed before the rebuild); with ``original.model`` released
+        (:func:`hubui.released.is_released`: spec, preprocessing and labels kept) only ``test`` is called, and
+        the probes are taken from a new pair once the original is reloaded.
+        """
+        ...
+
+    def weights_check(
+        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
+    ) -> WeightComparison:
+        """The written weights file against the original, tensor by tensor (streamed), before it is released."""
         ...
 
     def iter_parity(
@@ -207,8 +223,14 @@ class Format(Protocol):
         batch_size: int | None = None,
         cancel: threading.Event | None = None,
         folder: str | Path | None = None,
+        *,
+        reference: KeptReference | None = None,
+        weights: WeightComparison | None = None,
+        reload: Callable[[], LoadedModel] | None = None,
     ) -> Iterator[ParityReport]:
-        """Stream parity of ``rebuilt`` (from a folder in this format) against ``original``."""
+        """Stream parity of ``rebuilt`` (from a folder in this format) against ``original``, or against the
+        original's kept outputs ``reference`` with the ``weights`` check made before it was released and
+        ``reload`` to get it back for a failure's module search (see :func:`hubui.parity.run.iter_parity`)."""
         ...
 
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:

@@ -55,9 +55,11 @@ if TYPE_CHECKING:
     from hubui.card import CardFields
     from hubui.facts import CatalogEntry, CatalogIndex, ModelFacts
     from hubui.libraries.base import Format, Source
+    from hubui.parity.kept import KeptReference
     from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
     from hubui.parity.report import ParityReport
+    from hubui.parity.weights import WeightComparison
     from hubui.spec import ExportResult, LoadedModel
 
 
@@ -110,6 +112,7 @@ class OpenClip:
     card = CardDefaults("open_clip", "zero-shot-image-classification", ("clip",))
     versions: tuple[str, ...] = _OPEN_CLIP_VERSIONS
     loader_label = "open_clip's own loader"
+    parity_batch_size: int | None = None  # auto_batch_size
     description = "open_clip's own format, for open_clip.create_model_from_pretrained('hf-hub:...')"
     install_hint = ""
 
@@ -227,7 +230,7 @@ class OpenClip:
 
         return _open_clip_transform(data_config)
 
-    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module) -> Pair:
+    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module | None) -> Pair:
         """Embeddings, zero-shot logits and token ids of both sides, each side with its own tokenizer.
 
         Raises:
@@ -236,6 +239,14 @@ class OpenClip:
         from hubui.libraries.open_clip_parity import _open_clip_pair
 
         return _open_clip_pair(original, rebuilt)
+
+    def weights_check(
+        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
+    ) -> WeightComparison:
+        """``open_clip_model.safetensors`` against the original's state dict, by name."""
+        from hubui.parity.weights import compare_weights
+
+        return compare_weights(original.model, Path(folder) / self.files.weights, precision, cancel)
 
     def iter_parity(
         self,
@@ -247,11 +258,27 @@ class OpenClip:
         batch_size: int | None = None,
         cancel: threading.Event | None = None,
         folder: str | Path | None = None,
+        *,
+        reference: KeptReference | None = None,
+        weights: WeightComparison | None = None,
+        reload: Callable[[], LoadedModel] | None = None,
     ) -> Iterator[ParityReport]:
         """The generic parity run (:func:`hubui.parity.run.iter_parity`) over :meth:`pair`'s outputs."""
         from hubui.parity.run import iter_parity
 
-        return iter_parity(original, rebuilt, precision, tolerance, images, batch_size, cancel, folder)
+        return iter_parity(
+            original,
+            rebuilt,
+            precision,
+            tolerance,
+            images,
+            batch_size,
+            cancel,
+            folder,
+            reference=reference,
+            weights=weights,
+            reload=reload,
+        )
 
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:
         """The folder rebuilt, with the fields :meth:`load` fills, as the reference for verifying a push.

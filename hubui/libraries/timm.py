@@ -33,7 +33,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hubui.errors import InvalidInputError
 from hubui.facts import CatalogEntry, CatalogIndex, ModelFacts, paper_ids, tensor_sizes
@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 
     from hubui.card import CardFields
     from hubui.libraries.base import Progress
+    from hubui.parity.kept import KeptReference
     from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
     from hubui.parity.report import ParityReport
+    from hubui.parity.weights import WeightComparison
     from hubui.spec import ExportResult
 
 NAME = "timm"
@@ -145,22 +147,22 @@ def _timm_forward(model: torch.nn.Module, pixels: torch.Tensor) -> dict[str, tor
     return {"logits": model(pixels)}
 
 
-def timm_pair(original: LoadedModel, rebuilt: torch.nn.Module) -> Pair:
+def timm_pair(original: LoadedModel, rebuilt: torch.nn.Module | None) -> Pair:
     """Both sides of a timm parity run: one output, ``logits``, ranked, probed by calling the model.
 
     Also the transformers target's pair: its rebuilt model takes timm-preprocessed pixels and returns logits.
 
     Args:
-        original: The model as loaded.
-        rebuilt: The model rebuilt from the export.
+        original: The model as loaded (its module may be released: then only ``test`` is called).
+        rebuilt: The model rebuilt from the export (None: only ``ref`` is called).
 
     Returns:
         The :class:`~hubui.parity.pairs.Pair`.
     """
     from hubui.parity.pairs import Pair, Probe, SideFn, pixels_sample
 
-    def side(model: torch.nn.Module) -> SideFn:
-        return lambda pixels, _first: _timm_forward(model, pixels)
+    def side(model: torch.nn.Module | None) -> SideFn:
+        return lambda pixels, _first: _timm_forward(cast("torch.nn.Module", model), pixels)
 
     return Pair(
         ref=side(original.model),
@@ -208,6 +210,7 @@ class TimmLibrary:
     card: CardDefaults = CardDefaults(NAME, "image-classification", ())
     versions: tuple[str, ...] = ("timm",)
     loader_label: str = "timm's own loader"
+    parity_batch_size: int | None = None  # auto_batch_size
     description: str = "timm's own format: config.json + model.safetensors, for timm.create_model('hf-hub:...')"
     install_hint: str = ""
 
@@ -357,9 +360,17 @@ class TimmLibrary:
         """timm's eval transform (:func:`timm_transform`)."""
         return timm_transform(data_config)
 
-    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module) -> Pair:
+    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module | None) -> Pair:
         """The ``logits`` of both models (:func:`timm_pair`)."""
         return timm_pair(original, rebuilt)
+
+    def weights_check(
+        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
+    ) -> WeightComparison:
+        """``model.safetensors`` against the original's state dict, by name."""
+        from hubui.parity.weights import compare_weights
+
+        return compare_weights(original.model, Path(folder) / self.files.weights, precision, cancel)
 
     def iter_parity(
         self,
@@ -371,11 +382,27 @@ class TimmLibrary:
         batch_size: int | None = None,
         cancel: threading.Event | None = None,
         folder: str | Path | None = None,
+        *,
+        reference: KeptReference | None = None,
+        weights: WeightComparison | None = None,
+        reload: Callable[[], LoadedModel] | None = None,
     ) -> Iterator[ParityReport]:
         """The generic parity run (:func:`hubui.parity.run.iter_parity`) with the same arguments."""
         from hubui.parity.run import iter_parity
 
-        return iter_parity(original, rebuilt, precision, tolerance, images, batch_size, cancel, folder)
+        return iter_parity(
+            original,
+            rebuilt,
+            precision,
+            tolerance,
+            images,
+            batch_size,
+            cancel,
+            folder,
+            reference=reference,
+            weights=weights,
+            reload=reload,
+        )
 
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:
         """The export folder rebuilt with timm's loader, with timm's data config, as a push's reference.

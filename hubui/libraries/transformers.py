@@ -67,9 +67,11 @@ from hubui.spec import ExportResult, LoadedModel, ModelSpec
 
 if TYPE_CHECKING:
     from hubui.card import CardFields
+    from hubui.parity.kept import KeptReference
     from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
     from hubui.parity.report import ParityReport
+    from hubui.parity.weights import WeightComparison
 
 logger = logging.getLogger(__name__)
 
@@ -339,6 +341,7 @@ class TransformersFormat:
     card = CardDefaults("transformers", "image-classification", ("timm",))
     versions: tuple[str, ...] = ("transformers", "timm")
     loader_label = "transformers' Auto classes"
+    parity_batch_size: int | None = TRANSFORMERS_PARITY_BATCH
     description = "a timm ResNet or ViT as a transformers model (AutoModelForImageClassification)"
     install_hint = INSTALL_HINT
 
@@ -398,11 +401,20 @@ class TransformersFormat:
 
         return TIMM.transform(data_config)
 
-    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module) -> Pair:
+    def pair(self, original: LoadedModel, rebuilt: torch.nn.Module | None) -> Pair:
         """timm's pair (``logits``): the rebuilt model is wrapped to return logits like a timm model."""
         from hubui.libraries.timm import FORMAT as TIMM
 
         return TIMM.pair(original, rebuilt)
+
+    def weights_check(
+        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
+    ) -> WeightComparison:
+        """``model.safetensors`` against the timm original's tensors under their transformers names (the key
+        map of :func:`plan_transformers`)."""
+        from hubui.libraries.transformers_parity import transformers_weights
+
+        return transformers_weights(original, folder, precision, cancel)
 
     def iter_parity(
         self,
@@ -414,10 +426,24 @@ class TransformersFormat:
         batch_size: int | None = None,
         cancel: threading.Event | None = None,
         folder: str | Path | None = None,
+        *,
+        reference: KeptReference | None = None,
+        weights: WeightComparison | None = None,
+        reload: Callable[[], LoadedModel] | None = None,
     ) -> Iterator[ParityReport]:
         """Parity against the timm original (see :func:`iter_transformers_parity`)."""
         return iter_transformers_parity(
-            original, cast(TransformersLogits, rebuilt), precision, tolerance, images, batch_size, cancel, folder
+            original,
+            cast(TransformersLogits, rebuilt),
+            precision,
+            tolerance,
+            images,
+            batch_size,
+            cancel,
+            folder,
+            reference=reference,
+            weights=weights,
+            reload=reload,
         )
 
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:

@@ -118,6 +118,16 @@ def check_preprocessing(data_config: dict[str, Any], processor: Any, images: Seq
     }
 
 
+def transformers_weights(original: LoadedModel, folder: str | Path, precision: str, cancel: Any = None) -> Any:
+    """The folder's weights against the timm original's tensors under their transformers names (the key map)."""
+    from hubui.parity.weights import compare_weights
+    from hubui.shards import weights_path
+
+    plan = plan_transformers(original)
+    mapped = MappedWeights(mapped_state_dict(original, plan))
+    return compare_weights(mapped, weights_path(folder, FILES), precision, cancel)
+
+
 def iter_transformers_parity(
     original: LoadedModel,
     rebuilt: TransformersLogits,
@@ -127,6 +137,10 @@ def iter_transformers_parity(
     batch_size: int | None = None,
     cancel: threading.Event | None = None,
     folder: str | Path | None = None,
+    *,
+    reference: Any = None,
+    weights: Any = None,
+    reload: Any = None,
 ) -> Iterator[Any]:
     """Parity of a transformers export against its timm original: logits on the parity inputs, the saved
     weights through the key map, and the image processor against timm's transform.
@@ -142,6 +156,11 @@ def iter_transformers_parity(
         images: Extra user images.
         batch_size: Samples per forward pass; ``None``: :data:`TRANSFORMERS_PARITY_BATCH`.
         cancel: Set it to stop between batches.
+        reference: The original's kept outputs (:mod:`hubui.parity.kept`): ``original`` may then be released,
+            ``weights`` is the weights check made before it was (:func:`transformers_weights`, or a snapshot's
+            file against the folder's) and ``reload`` gets it back for a failure's module search.
+        weights: With ``reference``: see there.
+        reload: With ``reference``: see there.
         folder: The export folder (or downloaded snapshot) whose ``model.safetensors`` (or every shard of its
             index) is checked.
 
@@ -160,8 +179,19 @@ def iter_transformers_parity(
         # 1.1e-5 abs / 4.8e-7 rel on resnet26 logits of ~20), at batch 2 and more they were bit-identical in our runs.
         batch_size = TRANSFORMERS_PARITY_BATCH
     last = None
+    kept = reference is not None
     for report in iter_parity(
-        original, rebuilt, precision, tol, images, batch_size, cancel, folder=folder if same_library else None
+        original,
+        rebuilt,
+        precision,
+        tol,
+        images,
+        batch_size,
+        cancel,
+        folder=folder if same_library and not kept else None,
+        reference=reference,
+        weights=weights if same_library else None,
+        reload=reload,
     ):
         if report.status == "running":
             yield report
@@ -172,13 +202,17 @@ def iter_transformers_parity(
         yield last
         return
     reasons = list(last.reasons)
-    weights = last.weights
-    if folder is not None and not same_library:
+    if kept and not same_library:
+        if weights is not None:
+            reasons += check_weights(weights, tol)
+    elif folder is not None and not same_library:
         plan = plan_transformers(original)
         weights = compare_weights(
             MappedWeights(mapped_state_dict(original, plan)), weights_path(folder, FILES), precision, cancel
         )
         reasons += check_weights(weights, tol)
+    else:
+        weights = last.weights
     inputs = {**last.inputs, "target": "transformers"}
     if not same_library and rebuilt.processor is not None:
         pre = check_preprocessing(original.data_config, rebuilt.processor, images)

@@ -18,6 +18,7 @@ from hubui.export_folder import check_precision
 from hubui.libraries import get_format
 from hubui.parity.divergence import _first_weight_owner, find_diverging_module
 from hubui.parity.inputs import ParityInputs, build_parity_inputs
+from hubui.parity.kept import KeptReference
 from hubui.parity.metrics import (
     Tolerance,
     _OutputAccumulator,
@@ -27,6 +28,7 @@ from hubui.parity.metrics import (
 )
 from hubui.parity.report import SAMPLE_LIMIT, ParityReport, library_versions
 from hubui.parity.weights import WeightComparison, check_weights, compare_weights
+from hubui.released import is_released
 from hubui.spec import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -88,8 +90,17 @@ def iter_parity(
     folder: str | Path | None = None,
     *,
     inputs: ParityInputs | None = None,
+    reference: KeptReference | None = None,
+    weights: WeightComparison | None = None,
+    reload: Callable[[], LoadedModel] | None = None,
 ) -> Iterator[ParityReport]:
     """Compare ``rebuilt`` with ``original`` batch by batch, yielding a report after each batch.
+
+    With ``reference`` (the original's kept outputs, :mod:`hubui.parity.kept`) the original's side is not run:
+    ``original`` may be released (:func:`hubui.released.released`) and the inputs, batch size and outputs are the
+    kept ones; ``weights`` is then the weights check made before the original was released (``folder`` is not
+    read), and a failure's module search gets the original back from ``reload``, announced by one more
+    ``status="running"`` report with ``batches_done == batches_total`` before it reloads.
 
     Yields a ``status="running"`` report after every batch but the last (``batches_done`` of
     ``batches_total``, always less than the total), then a final one: ``verdict`` ``"pass"`` or ``"fail"``
@@ -116,6 +127,9 @@ def iter_parity(
         cancel: Set it from another thread to stop between batches.
         folder: The export folder; when given, its weights file is compared tensor by tensor.
         inputs: Pre-built inputs (skips :func:`build_parity_inputs`; ``images`` is then ignored).
+        reference: The original's kept outputs (see above).
+        weights: With ``reference``: the weights check already made, or None.
+        reload: With ``reference`` and a released original: loads the original again, for the module search.
 
     Yields:
         ParityReport, partial then final.
@@ -129,23 +143,29 @@ def iter_parity(
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise InvalidInputError(f"batch_size must be a positive integer, not {batch_size!r}")
     tol = tolerance or tolerance_preset(precision)
-    library = original.spec.library
+    library = reference.library if reference is not None else original.spec.library
     fmt = get_format(library)
     pair = fmt.pair(original, rebuilt)
-    if inputs is None:
-        inputs = build_parity_inputs(original.data_config, images, library=library)
-    if batch_size is None:
-        batch_size = auto_batch_size(original.model, tuple(inputs.pixels.shape[1:]))
-    original.model.eval()
+    if reference is not None:
+        pixels, batch_size = reference.pixels, reference.batch_size
+        device = torch.device(reference.device)
+        described = dict(reference.describe)
+    else:
+        weights = None
+        if inputs is None:
+            inputs = build_parity_inputs(original.data_config, images, library=library)
+        pixels = inputs.pixels
+        if batch_size is None:
+            batch_size = auto_batch_size(original.model, tuple(pixels.shape[1:]))
+        original.model.eval()
+        device = _device_of(original.model)
+        described = {**inputs.describe(), **pair.describe}
     rebuilt.eval()
-    device = _device_of(original.model)
     rebuilt_device = _device_of(rebuilt)
-    total = math.ceil(len(inputs) / batch_size)
+    total = math.ceil(len(pixels) / batch_size)
     accumulators: dict[str, _OutputAccumulator] = {}
     # Per output, (cosine, sample index) of its least similar sample: the module search starts there.
     worst: dict[str, tuple[float, int]] = {}
-    weights: WeightComparison | None = None
-    described = {**inputs.describe(), **pair.describe}
     versions = library_versions(library)
 
     def report(
@@ -176,7 +196,7 @@ def iter_parity(
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
-    if folder is not None:
+    if folder is not None and reference is None:
         from hubui.shards import weights_path  # the index of a sharded folder: every shard is compared
 
         weights = compare_weights(original.model, weights_path(folder, fmt.files), precision, cancel)
@@ -200,9 +220,9 @@ def iter_parity(
             yield report("cancelled", "cancelled", b, reasons=("cancelled",))
             return
         lo = b * batch_size
-        x = inputs.pixels[lo : lo + batch_size]
+        x = pixels[lo : lo + batch_size]
         with torch.inference_mode():
-            ref = pair.ref(x.to(device), b == 0)
+            ref = reference.batches[b] if reference is not None else pair.ref(x.to(device), b == 0)
             test = pair.test(x.to(rebuilt_device), b == 0)
             for name, ref_out in ref.items():
                 acc = accumulators.get(name) or _OutputAccumulator(
@@ -252,6 +272,15 @@ def iter_parity(
     if weights is not None:
         reasons += check_weights(weights, tol)
     diverging: str | None = None
+    if reasons and is_released(original):
+        if reload is None:
+            yield report("fail", "done", total, reasons=tuple(reasons))
+            return
+        # The module search needs both models: the original comes back only now, when parity has failed.
+        yield report("pending", "running", total, reasons=tuple(reasons))
+        original = reload()
+        pair = get_format(library).pair(original, rebuilt)
+        device = _device_of(original.model)
     if reasons and outputs_ok and weights is not None:
         # Outputs within tolerance, weights not: the owner of the first differing tensor is the answer.
         # A hook search would report whichever later module happens to amplify the tiny difference.
@@ -266,7 +295,7 @@ def iter_parity(
             probe = pair.probes[name]
             index = worst.get(name, (2.0, 0))[1]
             try:
-                sample = probe.sample(index, inputs.pixels).to(device)
+                sample = probe.sample(index, pixels).to(device)
                 diverging = find_diverging_module(
                     original.model,
                     rebuilt,

@@ -43,7 +43,9 @@ class Session:
         signed_out: The visitor logged out: an OAuth token is not picked up again until they log in.
         workdir: This session's scratch folder (made on first use, removed by :meth:`close`).
         cancel: The running conversion's cancel event, or ``None``.
-        result: The last finished conversion (its folder is what a push uploads).
+        result: The last finished conversion (its folder is what a push uploads). It holds no model: the
+            conversion released the original before the rebuild, and the push verifies against the original's
+            outputs kept in the folder, so nothing stays in memory between steps.
         runs: How many conversions this session started (names the run folders).
     """
 
