@@ -2,8 +2,10 @@
 
 On a terminal the progress line is redrawn in place (``\\r``); in a pipe or a log each progress line is a whole
 line, at most about one a second per stage (plus the stage's start and end lines, its first progress line and
-its first line with a time-left estimate), so that a job of an hour leaves a readable log instead of a flood. A stage that gives no
-news for a while (a rebuild) is still reported: :func:`ticking` asks for a "still running, N s so far" line.
+its first line with a time-left estimate), so that a job of an hour leaves a readable log instead of a flood.
+Stages may overlap (the folder is written while the original computes its reference outputs): each has its own
+lines. A stage that gives no news for a while (a rebuild) is still reported: :func:`ticking` asks for a
+"still running, N s so far" line.
 
 Lines look like::
 
@@ -15,7 +17,6 @@ Lines look like::
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 import sys
 import threading
@@ -61,9 +62,8 @@ class StageLines:
         self.tracker = StageTracker(clock)
         self._lock = threading.Lock()  # the ticker thread and the caller both write
         self._drawn = 0  # width of the progress line drawn in place on a terminal
-        self._last_at = -math.inf  # when this stage last printed
-        self._eta_shown = False  # this stage has printed an estimate
-        self._shown = False  # this stage has printed a progress line
+        # per running stage: when it last printed, whether it printed a progress line, and an estimate
+        self._shown: dict[str, tuple[float, bool, bool]] = {}
 
     def update(
         self,
@@ -86,17 +86,34 @@ class StageLines:
         with self._lock:
             status = self.tracker.update(stage, message, fraction, stage_fraction, eta_s)
             now = self.clock()
+            left = time_left_text(status.eta_s)
+            if status.started or status.ended:
+                self._clear()  # a line redrawn in place goes before whole lines
+            for name, seconds in status.ended:  # stages this one's start finished come before its own line
+                if name != status.stage:
+                    self._end(name, seconds, left)
             if status.started:
-                self._stage_change(status)
-                self._last_at, self._eta_shown, self._shown = now, status.eta_s is not None, False
-                return
+                if status.stage == "done":
+                    self._line(f"[done] {status.message} ({duration_text(status.total_s)} in all)")
+                    return
+                self._line(f"[{status.stage}] {status.message}" + (f" ({left})" if left else ""))
+                self._shown[status.stage] = (now, False, status.eta_s is not None)
+            for name, seconds in status.ended:
+                if name == status.stage:
+                    self._end(name, seconds, left)
+            if status.started or status.stage not in self._shown:
+                return  # a start line, a finished stage, or news from a stage that already ended
+            last_at, shown, eta_shown = self._shown[status.stage]
             # The stage's first progress line and its first estimate always show, even in a stage under a second.
-            first = not self._shown or (status.eta_s is not None and not self._eta_shown)
-            if now - self._last_at < self.interval_s and not first:
+            first = not shown or (status.eta_s is not None and not eta_shown)
+            if now - last_at < self.interval_s and not first:
                 return
-            self._last_at, self._eta_shown = now, self._eta_shown or status.eta_s is not None
-            self._shown = True
+            self._shown[status.stage] = (now, True, eta_shown or status.eta_s is not None)
             self._progress(_progress_line(status))
+
+    def _end(self, stage: str, seconds: float, left: str) -> None:
+        self._line(f"[{stage}] done in {duration_text(seconds)}" + (f", {left}" if left else ""))
+        self._shown.pop(stage, None)
 
     def event(self, event: ConvertEvent) -> None:
         """:meth:`update` from a :class:`~hubui.pipeline.ConvertEvent`."""
@@ -109,18 +126,17 @@ class StageLines:
             self._line(f"[{stage}] {message}")
 
     def tick(self) -> None:
-        """No news: say that the stage still runs and for how long, when such a line is due."""
+        """No news: say that each running stage still runs and for how long, when such a line is due."""
         with self._lock:
-            status = self.tracker.status()
-            if status is None or status.stage == "done":
-                return
             now = self.clock()
-            if now - self._last_at < self.quiet_s:
-                return
-            self._last_at = now
-            line = f"[{status.stage}] still running, {duration_text(status.elapsed_s)} so far"
-            left = time_left_text(status.eta_s)
-            self._progress(f"{line}, {left}" if left else line)
+            for status in self.tracker.running():
+                last_at, shown, eta_shown = self._shown.get(status.stage, (now, True, True))
+                if status.stage == "done" or now - last_at < self.quiet_s:
+                    continue
+                self._shown[status.stage] = (now, shown, eta_shown)
+                line = f"[{status.stage}] still running, {duration_text(status.elapsed_s)} so far"
+                left = time_left_text(status.eta_s)
+                self._progress(f"{line}, {left}" if left else line)
 
     def close(self) -> None:
         """Clear a progress line drawn in place, so that what follows starts on a clean line."""
@@ -128,17 +144,6 @@ class StageLines:
             self._clear()
 
     # --- drawing ---------------------------------------------------------------------------------
-    def _stage_change(self, status: StageStatus) -> None:
-        self._clear()
-        left = time_left_text(status.eta_s)
-        if status.previous is not None:
-            stage, seconds = status.previous
-            self._line(f"[{stage}] done in {duration_text(seconds)}" + (f", {left}" if left else ""))
-        if status.stage == "done":
-            self._line(f"[done] {status.message} ({duration_text(status.total_s)} in all)")
-        else:
-            self._line(f"[{status.stage}] {status.message}" + (f" ({left})" if left else ""))
-
     def _progress(self, text: str) -> None:
         if not self.tty:
             self._line(text)

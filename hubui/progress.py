@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class StageStatus:
-    """Where a conversion stands, as of one event or a moment after it.
+    """Where one stage of a conversion stands, as of one event or a moment after it.
 
     Args:
-        stage: The running stage (``load`` ... ``parity``, or ``done``).
-        message: The pipeline's line for people.
+        stage: The stage (``load`` ... ``parity``, or ``done``).
+        message: The pipeline's last line for people about it.
         stage_fraction: Progress within the stage, 0 to 1; ``None`` while the stage cannot tell.
         fraction: Progress of the whole conversion, 0 to 1.
         elapsed_s: How long the stage has run so far.
@@ -51,7 +51,8 @@ class StageStatus:
         eta_s: Seconds left for the whole conversion; ``None`` while unknown.
         number: The stage's place in :data:`STAGES`, from 1 (``None`` for ``done`` and unknown stages).
         started: This event began the stage.
-        previous: When it did, the stage that ended and how long it took.
+        ended: The stages this event finished, with how long each took (a stage ends when its progress reaches
+            1, or when a later stage starts that does not run beside it: see :data:`OVERLAPPING`).
     """
 
     stage: str
@@ -63,11 +64,21 @@ class StageStatus:
     eta_s: float | None
     number: int | None
     started: bool = False
-    previous: tuple[str, float] | None = None
+    ended: tuple[tuple[str, float], ...] = ()
+
+
+OVERLAPPING = frozenset({("export", "reference")})
+"""Pairs of stages that run at the same time (the folder is written while the original computes its outputs):
+the second starting does not end the first."""
+
+
+def _order(stage: str) -> int:
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
 
 
 class StageTracker:
-    """Times the stages of one conversion from its events.
+    """Times the stages of one conversion from its events; stages may overlap (``export`` and ``reference``
+    run at the same time).
 
     Args:
         clock: Seconds on a monotonic clock (tests pass their own).
@@ -76,10 +87,10 @@ class StageTracker:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.begun = clock()
-        self.stage: str | None = None
-        self.stage_begun = self.begun
         self.finished: list[tuple[str, float]] = []
-        self._last: StageStatus | None = None
+        self._begun: dict[str, float] = {}  # running stages: when each began
+        self._last: dict[str, StageStatus] = {}  # running stages: their last event
+        self._latest: StageStatus | None = None
         self._last_at = self.begun
         self._eta: float | None = None
 
@@ -101,51 +112,63 @@ class StageTracker:
             eta_s: The estimate of the seconds left, if known.
 
         Returns:
-            The status as of now; ``started`` and ``previous`` say whether a stage ended here.
+            The stage's status as of now; ``started`` and ``ended`` say whether stages began or ended here.
         """
         now = self.clock()
-        previous = None
-        started = stage != self.stage
+        done = {name for name, _ in self.finished}
+        started = stage not in self._begun and stage not in done
+        ended: list[tuple[str, float]] = []
         if started:
-            if self.stage is not None:
-                previous = (self.stage, now - self.stage_begun)
-                self.finished.append(previous)
-            self.stage, self.stage_begun = stage, now
+            earlier = [o for o in self._begun if _order(o) < _order(stage) and (o, stage) not in OVERLAPPING]
+            for other in list(self._begun) if stage == "done" else earlier:
+                ended.append(self._finish(other, now))
+            self._begun[stage] = now
+        part = None if stage_fraction is None else min(max(float(stage_fraction), 0.0), 1.0)
+        begun = self._begun.get(stage, now)
         self._eta, self._last_at = eta_s, now
-        self._last = StageStatus(
+        status = StageStatus(
             stage=stage,
             message=message,
-            stage_fraction=None if stage_fraction is None else min(max(float(stage_fraction), 0.0), 1.0),
+            stage_fraction=part,
             fraction=float(fraction),
-            elapsed_s=now - self.stage_begun,
+            elapsed_s=now - begun,
             total_s=now - self.begun,
             eta_s=eta_s,
             number=STAGES.index(stage) + 1 if stage in STAGES else None,
             started=started,
-            previous=previous,
         )
-        return self._last
+        if stage in self._begun:
+            self._last[stage] = status
+            if part is not None and part >= 1.0 and stage != "done":
+                ended.append(self._finish(stage, now))
+        self._latest = status = replace(status, ended=tuple(ended))
+        return status
+
+    def _finish(self, stage: str, now: float) -> tuple[str, float]:
+        took = (stage, now - self._begun.pop(stage))
+        self._last.pop(stage, None)
+        self.finished.append(took)
+        return took
 
     def update_event(self, event: ConvertEvent) -> StageStatus:
         """:meth:`update` from a :class:`~hubui.pipeline.ConvertEvent`."""
         return self.update(event.stage, event.message, event.fraction, event_stage_fraction(event), event_eta(event))
 
+    def _now(self, status: StageStatus, now: float) -> StageStatus:
+        eta = None if self._eta is None else max(0.0, self._eta - (now - self._last_at))
+        begun = self._begun.get(status.stage, now - status.elapsed_s)
+        return replace(status, elapsed_s=now - begun, total_s=now - self.begun, eta_s=eta, started=False, ended=())
+
     def status(self) -> StageStatus | None:
         """The last event's status as of now: the stage's time goes on, the estimate counts down."""
-        if self._last is None:
-            return None
+        return None if self._latest is None else self._now(self._latest, self.clock())
+
+    def running(self) -> list[StageStatus]:
+        """Every stage still running, in the order they began, as of now (after ``done``: the ``done`` status)."""
         now = self.clock()
-        eta = None if self._eta is None else max(0.0, self._eta - (now - self._last_at))
-        return StageStatus(
-            stage=self._last.stage,
-            message=self._last.message,
-            stage_fraction=self._last.stage_fraction,
-            fraction=self._last.fraction,
-            elapsed_s=now - self.stage_begun,
-            total_s=now - self.begun,
-            eta_s=eta,
-            number=self._last.number,
-        )
+        if self._latest is not None and self._latest.stage == "done":
+            return [self._now(self._latest, now)]
+        return [self._now(status, now) for status in self._last.values()]
 
 
 def event_stage_fraction(event: ConvertEvent) -> float | None:
@@ -252,6 +275,7 @@ def with_ticks(items: Iterator[T], every_s: float, cancel: threading.Event | Non
 
 
 __all__ = [
+    "OVERLAPPING",
     "STAGES",
     "STAGE_LABELS",
     "StageStatus",

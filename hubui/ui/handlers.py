@@ -20,7 +20,7 @@ import gradio as gr
 
 import hubui
 from hubui.libraries import NATIVE
-from hubui.progress import StageStatus, StageTracker, with_ticks
+from hubui.progress import StageTracker, with_ticks
 from hubui.ui import forms, plots, views
 from hubui.ui.errors import attempt, inline, ui_handler
 from hubui.ui.state import Session
@@ -214,12 +214,12 @@ def _run_convert(
             if event is None:
                 yield _progress_tick(tracker, session)
                 continue
-            status = tracker.update_event(event)
+            tracker.update_event(event)
             report = event.report or report
             session.result = event.result or session.result
             stopped = cancel.is_set() and report is None  # cancelled before parity could start
             verdict = views.verdict_markdown(report, stopped) if event.result or stopped else "## RUNNING"
-            line = "cancelled" if stopped else _progress_text(status, tracker, session)
+            line = "cancelled" if stopped else _progress_text(tracker, session)
             files = views.files_frame(event.result.export.files) if event.result else gr.skip()
             yield _convert_view(report, line, verdict, files, gate(session, override), name, session)
             if stopped:
@@ -255,16 +255,14 @@ def _hide_server_paths(exc: hubui.HubUIError, session: Session, uploads: list[st
     exc.args = (exc.message,)
 
 
-def _progress_text(status: StageStatus | None, tracker: StageTracker, session: Session) -> str:
-    if status is not None:
-        status = replace(status, message=_short_paths(status.message, session))
-    return views.progress_markdown(status, tracker.finished)
+def _progress_text(tracker: StageTracker, session: Session) -> str:
+    running = [replace(status, message=_short_paths(status.message, session)) for status in tracker.running()]
+    return views.progress_markdown(running, tracker.finished)
 
 
 def _progress_tick(tracker: StageTracker, session: Session) -> tuple[Any, ...]:
     """A stage gave no news for a while: only the progress line changes (its time so far, the time left)."""
-    line = _progress_text(tracker.status(), tracker, session)
-    return (gr.skip(), line, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
+    return (gr.skip(), _progress_text(tracker, session), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
 
 
 def _short_paths(message: str, session: Session) -> str:

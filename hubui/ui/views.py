@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -153,33 +153,36 @@ def _inputs(report: ParityReport) -> str:
     return f"{count} inputs" if count else "its inputs"
 
 
-def progress_markdown(status: StageStatus | None, finished: Iterable[tuple[str, float]] = ()) -> str:
-    """The running conversion: its stage, the stage's own progress, its time so far and the time left.
+def progress_markdown(running: Sequence[StageStatus], finished: Iterable[tuple[str, float]] = ()) -> str:
+    """The running conversion: each running stage, its own progress, its time so far; then the time left.
 
     Args:
-        status: Where it stands (:meth:`hubui.progress.StageTracker.status`); ``None`` before the first event.
+        running: The stages running now (:meth:`hubui.progress.StageTracker.running`; two while the folder is
+            written and the reference outputs computed), or the ``done`` status; empty before the first event.
         finished: The stages done so far, with their durations.
 
     Returns:
-        Markdown: a bold stage line (``stage 3 of 5: reference``), the pipeline's line with the whole
-        conversion's progress, and the finished stages.
+        Markdown: a bold line per running stage (``stage 3 of 5: reference``) with the pipeline's line, the
+        whole conversion's progress with the time left, and the finished stages.
     """
-    if status is None:
+    if not running:
         return "starting…"
     done = " · ".join(f"{md(stage)} {duration_text(seconds)}" for stage, seconds in finished)
-    if status.stage == "done":
-        lines = [f"**done** in {duration_text(status.total_s)}: {md(status.message)}"]
+    latest = running[-1]
+    if latest.stage == "done":
+        lines = [f"**done** in {duration_text(latest.total_s)}: {md(latest.message)}"]
     else:
-        head = f"stage {status.number} of {len(STAGES)}: {status.stage}" if status.number else md(status.stage)
-        pct = percent_text(status.stage_fraction)
-        parts = [f"{pct} of this stage" if pct else "running", f"{duration_text(status.elapsed_s)} so far"]
-        if status.eta_s is not None:
-            parts.append(time_left_text(status.eta_s))
-        label = f" ({STAGE_LABELS[status.stage]})" if status.stage in STAGE_LABELS else ""
-        lines = [
-            f"**{head}**{label}: " + " · ".join(parts),
-            f"{md(status.message)} · {status.fraction:.0%} of the whole conversion",
-        ]
+        lines = []
+        for status in running:
+            head = f"stage {status.number} of {len(STAGES)}: {status.stage}" if status.number else md(status.stage)
+            pct = percent_text(status.stage_fraction)
+            parts = [f"{pct} of this stage" if pct else "running", f"{duration_text(status.elapsed_s)} so far"]
+            label = f" ({STAGE_LABELS[status.stage]})" if status.stage in STAGE_LABELS else ""
+            lines.append(f"**{head}**{label}: " + " · ".join([*parts, md(status.message)]))
+        whole = [f"{latest.fraction:.0%} of the whole conversion"]
+        if latest.eta_s is not None:
+            whole.append(time_left_text(latest.eta_s))
+        lines.append(" · ".join(whole))
     if done:
         lines.append(f"finished: {done}")
     return "  \n".join(lines)
