@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidRevisionError": "hubui.errors",
     "ModelError": "hubui.errors",
     "ModelNotFoundError": "hubui.errors",
+    "ModelReleasedError": "hubui.released",
     "CheckpointError": "hubui.errors",
     "CheckpointMismatchError": "hubui.errors",
     "ExportError": "hubui.errors",
