@@ -141,7 +141,8 @@ def _folder_weight_fp32_bytes(folder: Path) -> int:
     """fp32 bytes of the floating tensors in the folder's safetensors files, read from their headers: hubui
     releases the original model during the conversion, so the weights are counted from what it wrote."""
     total = 0
-    for path in sorted(folder.glob("*.safetensors")):
+    # Not the hidden files: .hubui-reference.safetensors holds the kept outputs, not weights.
+    for path in sorted(q for q in folder.glob("*.safetensors") if not q.name.startswith(".")):
         with path.open("rb") as f:
             header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
         for key, info in header.items():
