@@ -17,13 +17,13 @@ Nothing here imports open_clip or torch at import time: the registry imports thi
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubui.errors import ModelNotFoundError, NotConvertibleError
 from hubui.libraries.base import CardDefaults, ExportOptions, Progress
+from hubui.libraries.native import NativeFormat
 from hubui.libraries.open_clip_catalog import (
     _openclip_clean_tag,
     _openclip_facts,
@@ -52,14 +52,9 @@ from hubui.spec import ModelSpec
 if TYPE_CHECKING:
     import torch
 
-    from hubui.card import CardFields
     from hubui.facts import CatalogEntry, CatalogIndex, ModelFacts
     from hubui.libraries.base import Format, Source
-    from hubui.parity.kept import KeptReference
-    from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
-    from hubui.parity.report import ParityReport
-    from hubui.parity.weights import WeightComparison
     from hubui.spec import ExportResult, LoadedModel
 
 
@@ -86,7 +81,7 @@ with torch.inference_mode():
 print(dict(zip(labels, text_probs[0].tolist())))"""
 
 
-class OpenClip:
+class OpenClip(NativeFormat):
     """open_clip as a source (zoo and loader) and as its own Hub folder format.
 
     Attributes:
@@ -180,10 +175,6 @@ class OpenClip:
                 hint="Convert open_clip models to the open_clip format, or use the target of the model's library.",
             )
 
-    def available(self) -> bool:
-        """Always: the library is one of hubui's own dependencies."""
-        return True
-
     def owns(self, folder: Path, config: dict[str, Any] | None) -> bool:
         """Whether ``folder`` holds an ``open_clip_config.json`` (readable or not: rebuilding says what is wrong)."""
         return (Path(folder) / OPEN_CLIP_CONFIG_NAME).is_file()
@@ -240,46 +231,6 @@ class OpenClip:
 
         return _open_clip_pair(original, rebuilt)
 
-    def weights_check(
-        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
-    ) -> WeightComparison:
-        """``open_clip_model.safetensors`` against the original's state dict, by name."""
-        from hubui.parity.weights import compare_weights
-
-        return compare_weights(original.model, Path(folder) / self.files.weights, precision, cancel)
-
-    def iter_parity(
-        self,
-        original: LoadedModel,
-        rebuilt: torch.nn.Module,
-        precision: str,
-        tolerance: Tolerance | None = None,
-        images: Sequence[Any] = (),
-        batch_size: int | None = None,
-        cancel: threading.Event | None = None,
-        folder: str | Path | None = None,
-        *,
-        reference: KeptReference | None = None,
-        weights: WeightComparison | None = None,
-        reload: Callable[[], LoadedModel] | None = None,
-    ) -> Iterator[ParityReport]:
-        """The generic parity run (:func:`hubui.parity.run.iter_parity`) over :meth:`pair`'s outputs."""
-        from hubui.parity.run import iter_parity
-
-        return iter_parity(
-            original,
-            rebuilt,
-            precision,
-            tolerance,
-            images,
-            batch_size,
-            cancel,
-            folder,
-            reference=reference,
-            weights=weights,
-            reload=reload,
-        )
-
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:
         """The folder rebuilt, with the fields :meth:`load` fills, as the reference for verifying a push.
 
@@ -297,14 +248,6 @@ class OpenClip:
         """The architecture hubui recorded (``config["hubui"]["architecture"]``): open_clip's config has none."""
         value = (config.get("hubui") or {}).get("architecture")
         return value if isinstance(value, str) and value else None
-
-    def card_fields(self, fields: CardFields, config: dict[str, Any]) -> CardFields:
-        """The user's fields unchanged: open_clip adds nothing to them."""
-        return fields
-
-    def card_source(self, config: dict[str, Any], architecture: str) -> str:
-        """``"open_clip:<architecture>"``."""
-        return f"{self.name}:{architecture}"
 
     def usage_snippet(self, repo_id: str) -> str:
         """Python that loads ``hf-hub:<repo_id>`` with open_clip and scores a stand-in image against three labels."""

@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from hubui.errors import InvalidInputError
 from hubui.facts import CatalogEntry, CatalogIndex, ModelFacts, paper_ids, tensor_sizes
 from hubui.libraries.base import CardDefaults, ExportOptions, FolderFiles
+from hubui.libraries.native import NativeFormat
 from hubui.libraries.timm_folder import FILES
 from hubui.libraries.timm_load import INTERPOLATIONS
 from hubui.spec import LoadedModel, ModelSpec
@@ -45,13 +45,8 @@ from hubui.spec import LoadedModel, ModelSpec
 if TYPE_CHECKING:
     import torch
 
-    from hubui.card import CardFields
     from hubui.libraries.base import Progress
-    from hubui.parity.kept import KeptReference
-    from hubui.parity.metrics import Tolerance
     from hubui.parity.pairs import Pair
-    from hubui.parity.report import ParityReport
-    from hubui.parity.weights import WeightComparison
     from hubui.spec import ExportResult
 
 NAME = "timm"
@@ -198,7 +193,7 @@ print(top5_class_indices.tolist(), top5_probabilities.tolist())"""
 
 
 # --- the library --------------------------------------------------------------------------------------
-class TimmLibrary:
+class TimmLibrary(NativeFormat):
     """timm as a :class:`~hubui.libraries.base.Source` and a :class:`~hubui.libraries.base.Format`."""
 
     name: str = NAME
@@ -282,10 +277,6 @@ class TimmLibrary:
         """Every timm model can be written in timm's format."""
         return None
 
-    def available(self) -> bool:
-        """Always: the library is one of hubui's own dependencies."""
-        return True
-
     def owns(self, folder: Path, config: dict[str, Any] | None) -> bool:
         """Whether ``folder`` is a timm export: it has a config.json that is not a transformers config.
 
@@ -364,46 +355,6 @@ class TimmLibrary:
         """The ``logits`` of both models (:func:`timm_pair`)."""
         return timm_pair(original, rebuilt)
 
-    def weights_check(
-        self, original: LoadedModel, folder: Path, precision: str, cancel: threading.Event | None = None
-    ) -> WeightComparison:
-        """``model.safetensors`` against the original's state dict, by name."""
-        from hubui.parity.weights import compare_weights
-
-        return compare_weights(original.model, Path(folder) / self.files.weights, precision, cancel)
-
-    def iter_parity(
-        self,
-        original: LoadedModel,
-        rebuilt: torch.nn.Module,
-        precision: str,
-        tolerance: Tolerance | None = None,
-        images: Sequence[Any] = (),
-        batch_size: int | None = None,
-        cancel: threading.Event | None = None,
-        folder: str | Path | None = None,
-        *,
-        reference: KeptReference | None = None,
-        weights: WeightComparison | None = None,
-        reload: Callable[[], LoadedModel] | None = None,
-    ) -> Iterator[ParityReport]:
-        """The generic parity run (:func:`hubui.parity.run.iter_parity`) with the same arguments."""
-        from hubui.parity.run import iter_parity
-
-        return iter_parity(
-            original,
-            rebuilt,
-            precision,
-            tolerance,
-            images,
-            batch_size,
-            cancel,
-            folder,
-            reference=reference,
-            weights=weights,
-            reload=reload,
-        )
-
     def reference_from_folder(self, folder: Path, config: dict[str, Any]) -> LoadedModel:
         """The export folder rebuilt with timm's loader, with timm's data config, as a push's reference.
 
@@ -431,14 +382,6 @@ class TimmLibrary:
         """The config's ``"architecture"`` (timm writes it), else the one in hubui's record, else None."""
         value = config.get("architecture") or (config.get("hubui") or {}).get("architecture")
         return str(value) if value else None
-
-    def card_fields(self, fields: CardFields, config: dict[str, Any]) -> CardFields:
-        """The user's fields as they are: timm adds nothing."""
-        return fields
-
-    def card_source(self, config: dict[str, Any], architecture: str) -> str:
-        """``"timm:<architecture>"``."""
-        return f"{NAME}:{architecture}"
 
     def usage_snippet(self, repo_id: str) -> str:
         """Python that loads ``repo_id`` with ``timm.create_model("hf-hub:...")`` and classifies one image."""
