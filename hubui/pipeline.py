@@ -7,7 +7,6 @@ the library's own loader and streams the parity report batch by batch, then writ
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
 import time
@@ -44,7 +43,7 @@ from hubui.preflight import check_room
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.push_files import folder_files
 from hubui.push_tags import tag_after_push
-from hubui.released import is_released, released
+from hubui.released import give_memory_back, is_released, released
 from hubui.spec import ExportResult, LoadedModel, ModelSpec
 
 Stage = Literal["load", "export", "reference", "rebuild", "parity", "done"]
@@ -246,7 +245,7 @@ def iter_convert(
     held = weakref.ref(loaded.model)  # a caller that kept its own reference keeps the model alive: reuse it then
     original = released(loaded)
     del loaded
-    gc.collect()  # the original's memory goes back before the rebuild allocates its own
+    give_memory_back()  # the original's memory goes back before the rebuild allocates its own
 
     def reload() -> LoadedModel:
         alive = held() if kept_original is None else kept_original.model

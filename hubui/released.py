@@ -74,4 +74,20 @@ def released(loaded: LoadedModel) -> LoadedModel:
     return replace(loaded, model=cast(Any, ReleasedModel(loaded.spec.architecture)))
 
 
-__all__ = ["ModelReleasedError", "ReleasedModel", "is_released", "released"]
+def give_memory_back() -> None:
+    """Collect what the released model left and hand the freed heap back to the operating system.
+
+    glibc keeps freed memory in its arenas (large tensors freed after its mmap threshold has grown land there), so
+    without ``malloc_trim`` the released original would still count in the process's RSS while the rebuild
+    allocates its own model. Elsewhere than glibc this is just a collection.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing more to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+__all__ = ["ModelReleasedError", "ReleasedModel", "give_memory_back", "is_released", "released"]
