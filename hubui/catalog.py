@@ -7,7 +7,7 @@ answer from an index built once per process and build no model, except ``model_f
 ``meta`` device.
 
 Example:
-    >>> from hubui.libraries import DEFAULT_SOURCE
+    >>> from hubui.libraries import DEFAULT_SOURCE, moved_names
     >>> [e.name for e in search_models(DEFAULT_SOURCE, "resnet18.*in1k", pretrained=True)][:2]
     ['resnet18.a1_in1k', 'resnet18.a2_in1k']
     >>> model_facts(DEFAULT_SOURCE, "resnet50").num_params
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from typing import Any
 
 from hubui.catalog_names import resolve_name
 from hubui.errors import InvalidInputError
 from hubui.facts import CatalogEntry, ModelFacts, PretrainedTag
-from hubui.libraries import get_source
+from hubui.libraries import get_source, moved_names
 
 _WILDCARDS = frozenset("*?[")
 
@@ -35,13 +34,7 @@ _MOVED = frozenset(
     }
 )
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from hubui.libraries import find_attribute
-
-    return find_attribute(name)
+__getattr__ = moved_names(__name__, _MOVED)
 
 
 # --- public API -------------------------------------------------------------------------------------

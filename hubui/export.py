@@ -21,6 +21,7 @@ from hubui.export_folder import (
     HUBUI_CONFIG_KEY,
     cast_state_dict,
     check_precision,
+    read_config_file,
     read_precision,
     staged_folder,
 )
@@ -127,16 +128,7 @@ def read_export_config(folder: str | Path) -> dict[str, Any]:
     Raises:
         InvalidInputError: The file is missing or not a JSON object.
     """
-    import json
-
-    path = Path(folder) / folder_format(folder).files.config
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"Cannot read {str(path)!r}: {exc}", hint="Pass a folder written by export.") from exc
-    if not isinstance(cfg, dict):
-        raise InvalidInputError(f"{str(path)!r} is not a JSON object", hint="Pass a folder written by export.")
-    return cfg
+    return read_config_file(Path(folder) / folder_format(folder).files.config)
 
 
 def hub_config_override(folder: str | Path, repo_id: str, hf_tokenizer_self: bool = False) -> dict[str, bytes]:

@@ -248,6 +248,21 @@ def write_folder(
     )
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """An export's config file as a dict.
+
+    Raises:
+        InvalidInputError: The file is missing, not JSON, or not a JSON object.
+    """
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"Cannot read {str(path)!r}: {exc}", hint="Pass a folder written by export.") from exc
+    if not isinstance(cfg, dict):
+        raise InvalidInputError(f"{str(path)!r} is not a JSON object", hint="Pass a folder written by export.")
+    return cfg
+
+
 def finish(model: torch.nn.Module) -> torch.nn.Module:
     """A rebuilt module in fp32 and eval mode.
 
@@ -269,6 +284,7 @@ __all__ = [
     "cast_state_dict",
     "check_precision",
     "finish",
+    "read_config_file",
     "read_json",
     "read_precision",
     "staged_folder",

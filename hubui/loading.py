@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubui.checkpoints import CHECKPOINT_KEYS, CHECKPOINT_SUFFIXES, Checkpoint, read_checkpoint
 from hubui.errors import InvalidInputError
-from hubui.libraries import get_source
+from hubui.libraries import get_source, moved_names
 from hubui.spec import LoadedModel, ModelSpec, check_label_count
 
 if TYPE_CHECKING:
@@ -45,13 +45,7 @@ _MOVED = frozenset(
     }
 )
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from hubui.libraries import find_attribute
-
-    return find_attribute(name)
+__getattr__ = moved_names(__name__, _MOVED)
 
 
 # --- public API -------------------------------------------------------------------------------------

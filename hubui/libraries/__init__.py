@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,6 +168,22 @@ def find_attribute(name: str) -> Any:
     raise AttributeError(f"no library module in hubui.libraries defines {name!r}")
 
 
+def moved_names(module: str, names: frozenset[str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that finds ``names`` (moved into a library module) with :func:`find_attribute`.
+
+    Args:
+        module: The old module's ``__name__``, for the AttributeError of any other name.
+        names: The names that moved.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        return find_attribute(name)
+
+    return __getattr__
+
+
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """``path`` parsed as a JSON object, or None when it is missing, unreadable or not an object."""
     try:
@@ -206,6 +223,7 @@ __all__ = [
     "format_names",
     "get_format",
     "get_source",
+    "moved_names",
     "read_json_object",
     "source_names",
     "target_format",

@@ -278,14 +278,9 @@ def _is_local_path(name: str) -> bool:
 
 def _read_config(folder: Path) -> dict[str, Any]:
     """The folder's open_clip_config.json (what ``hubui.export.read_export_config`` reads)."""
-    path = folder / OPEN_CLIP_CONFIG_NAME
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"Cannot read {str(path)!r}: {exc}", hint="Pass a folder written by export.") from exc
-    if not isinstance(cfg, dict):
-        raise InvalidInputError(f"{str(path)!r} is not a JSON object", hint="Pass a folder written by export.")
-    return cfg
+    from hubui.export_folder import read_config_file
+
+    return read_config_file(folder / OPEN_CLIP_CONFIG_NAME)
 
 
 __all__ = ["FILES", "export", "hub_config_override"]

@@ -6,8 +6,7 @@ The zero-shot prompt names that lived here are aliases to their library module.
 
 from __future__ import annotations
 
-from typing import Any
-
+from hubui.libraries import moved_names
 from hubui.parity.pairs import Pair, Probe, SideFn
 
 _MOVED = frozenset(
@@ -19,13 +18,7 @@ _MOVED = frozenset(
     }
 )
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from hubui.libraries import find_attribute
-
-    return find_attribute(name)
+__getattr__ = moved_names(__name__, _MOVED)
 
 
 __all__ = ["Pair", "Probe", "SideFn"]
