@@ -173,16 +173,14 @@ class StageTracker:
 
 def event_stage_fraction(event: ConvertEvent) -> float | None:
     """The stage's own progress of an event; for a parity batch without one, the batches done."""
-    value = getattr(event, "stage_fraction", None)  # issue 18's field; absent from older pipelines
-    if value is None and event.stage == "parity" and event.report is not None:
+    if event.stage_fraction is None and event.stage == "parity" and event.report is not None:
         return event.report.batches_done / max(event.report.batches_total, 1)
-    return None if value is None else float(value)
+    return event.stage_fraction
 
 
 def event_eta(event: ConvertEvent) -> float | None:
     """An event's estimate of the seconds left for the whole conversion, ``None`` while unknown."""
-    value = getattr(event, "eta_s", None)  # issue 18's field; absent from older pipelines
-    return None if value is None else max(0.0, float(value))
+    return None if event.eta_s is None else max(0.0, float(event.eta_s))
 
 
 def duration_text(seconds: float) -> str:

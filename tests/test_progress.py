@@ -172,3 +172,20 @@ def test_the_app_shows_each_stage_its_progress_and_the_time_left(tmp_path):
     assert any(TIME_LEFT.search(t) for t in texts), texts
     assert re.match(r"\*\*done\*\* in \d", texts[-1]) and "finished: load" in texts[-1], texts[-1]
     assert str(tmp_path) not in "".join(texts), "a server folder was shown to the visitor"
+
+
+# --- a batch's live lines ---------------------------------------------------------------------------
+def test_a_batch_log_names_each_stage_of_an_entry_once_even_when_stages_interleave():
+    from hubui.batching.report import LiveDisplay
+
+    out = io.StringIO()
+    display = LiveDisplay(1, out, tty=False)
+    display.event(0, "alice/m", "load", "loading")
+    for i in range(50):  # the folder is written while the original computes its outputs: their events alternate
+        display.event(0, "alice/m", "export", f"writing, step {i}")
+        display.event(0, "alice/m", "reference", f"reference outputs batch {i}/50")
+    display.event(0, "alice/m", "rebuild", "rebuilding")
+    lines = out.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "loading", "writing, step 0", "reference outputs batch 0/50", "rebuilding"
+    ], lines  # fmt: skip

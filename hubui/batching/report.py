@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from hubui.progress import OVERLAPPING
+
 Verdict = Literal["verified", "skipped", "failed", "planned"]
 
 
@@ -203,7 +205,8 @@ class LiveDisplay:
     """A live line per running entry and an overall progress bar.
 
     On a terminal the lines are tqdm bars (one per running entry, redrawn in place); otherwise each change of
-    stage is printed once as ``[batch] #i repo: message``, which logs and tests can read.
+    stage is printed once as ``[batch] #i repo: message`` (stages that run side by side: only the first time),
+    which logs and tests can read.
 
     Args:
         total: Number of entries.
@@ -217,7 +220,7 @@ class LiveDisplay:
         self.total = total
         self.done = 0
         self.bars: dict[int, Any] = {}
-        self.stages: dict[int, str] = {}
+        self.stages: dict[int, list[str]] = {}
         self.started = time.monotonic()
         self.overall: Any = None
         if self.tty:
@@ -236,9 +239,13 @@ class LiveDisplay:
                 self.bars[index] = bar
             bar.set_description_str(f"#{index} {repo_id}: {message}"[:120])
             return
-        if self.stages.get(index) != stage:
-            self.stages[index] = stage
+        seen = self.stages.setdefault(index, [])
+        # Stages that run side by side (export, reference) alternate: each is printed once.
+        beside = any(stage in pair for pair in OVERLAPPING) and stage in seen
+        if (not seen or seen[-1] != stage) and not beside:
             self._line(f"#{index} {repo_id}: {message}")
+        if not seen or seen[-1] != stage:
+            seen.append(stage)
 
     def finished(self, result: EntryResult) -> None:
         """An entry is done (verified, skipped or failed)."""
