@@ -96,7 +96,7 @@ def drive_app_session(base_url: str, token: str, plan: Plan) -> dict[str, Any]:
 # --- (a) one core session ---------------------------------------------------------------------------------
 def run_core_session(token: str, plan: Plan, out: Path) -> tuple[hubui.ConvertResult, hubui.PublishResult]:
     spec = hubui.ModelSpec("timm", plan.arch, seed=1000 + plan.index)
-    result = hubui.convert(spec, hubui.ConvertOptions(out / f"session-{plan.index}"))
+    result = hubui.convert(spec, hubui.ConvertOptions(out / f"session-{plan.index}", keep_original=True))
     published = hubui.publish(
         hubui.PushRequest(result.export.folder, plan.repo_id, commit_message=f"session {plan.index}"),
         token=token,

@@ -55,7 +55,9 @@ def test_timm_model_round_trips(name: str, tmp_path: Path, localhub, repo_name: 
     folder = tmp_path / "export"
 
     # 1. convert: parity passes with nothing lost
-    result = pipeline.convert(ModelSpec("timm", name, seed=0), ConvertOptions(folder, precision="fp32"))
+    result = pipeline.convert(
+        ModelSpec("timm", name, seed=0), ConvertOptions(folder, precision="fp32", keep_original=True)
+    )
     report = result.report
     assert report.verdict == "pass", report.reasons
     assert report.outputs and all(o.max_abs_diff == 0 for o in report.outputs), [o.to_dict() for o in report.outputs]
