@@ -227,7 +227,8 @@ def iter_convert(
             stage_fraction=step.stage_fraction,
             eta_s=eta.seconds_left(batches),
         )
-    assert last_step is not None and last_step.export is not None and last_step.kept is not None
+    if last_step is None or last_step.export is None or last_step.kept is None:  # a broken invariant, not input
+        raise ExportError("The export ended without a folder or reference outputs", "Report this as a hubui bug.")
     export, kept = last_step.export, last_step.kept
     del last_step, step, ref_pair
     yield ConvertEvent(
