@@ -20,7 +20,7 @@ import gradio as gr
 import hubui
 from hubui.card import HUB_LICENSES
 from hubui.libraries import DEFAULT_SOURCE, NATIVE, source_names
-from hubui.ui import forms, handlers, plots, views
+from hubui.ui import card_handlers, forms, handlers, plots, views
 from hubui.ui.state import close_session, remove_session_dir, session_factory
 
 logger = logging.getLogger(__name__)
@@ -257,12 +257,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             concurrency_limit=HEAVY_LIMIT,
             concurrency_id=HEAVY_ID,
             api_name="run_convert",
-        ).then(handlers.preview_card, preview_in, [preview], show_progress="hidden")
+        ).then(card_handlers.preview_card, preview_in, [preview], show_progress="hidden")
         cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
         override.change(handlers.gate, [session, override], [push])
         gr.on(
             [c.change for c in card] + [namespace.change, name.change, override.change],
-            handlers.preview_card,
+            card_handlers.preview_card,
             preview_in,
             [preview],
             trigger_mode="always_last",
@@ -270,10 +270,10 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         )
 
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
-        load_card.click(handlers.load_existing_card, [session, namespace, name, branch], [*card[:7], preview])
-        dry.click(handlers.dry_run, target, [plan], api_name="dry_run")
+        load_card.click(card_handlers.load_existing_card, [session, namespace, name, branch], [*card[:7], preview])
+        dry.click(card_handlers.dry_run, target, [plan], api_name="dry_run")
         push.click(
-            handlers.push,
+            card_handlers.push,
             target,
             [result, verification],
             concurrency_limit=HEAVY_LIMIT,

@@ -5,6 +5,9 @@ needs a token, ``oauth_token: gr.OAuthToken | None`` (gradio fills it on a Space
 leave through :func:`hubui.ui.errors.ui_handler` as ``gr.Error``, or as inline Markdown where the tab
 shows them inline. The core is always given the session's token explicitly, so a visitor never acts
 with the server's token (see :mod:`hubui.ui.state` for the rule).
+
+The Card & push tab's callbacks live in :mod:`hubui.ui.card_handlers`; they are named here too, for the
+scripts and tests that call them as ``handlers.push`` and so on.
 """
 
 from __future__ import annotations
@@ -22,30 +25,17 @@ import hubui
 from hubui.libraries import NATIVE
 from hubui.progress import StageTracker, with_ticks
 from hubui.ui import forms, plots, views
+from hubui.ui.card_handlers import dry_run, load_existing_card, preview_card, push
 from hubui.ui.errors import attempt, inline, ui_handler
 from hubui.ui.state import Session
+from hubui.ui.tokens import session_token as _token
 
 SEARCH_LIMIT = 100
-_PROGRESS = gr.Progress()  # gradio swaps in a tracker per call; module-level keeps B008 quiet
 _ENV_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 TICK_S = 1.0  # a stage with no news redraws its progress line this often
 
 
 # --- tokens -----------------------------------------------------------------------------------------
-def _token(session: Session, oauth_token: gr.OAuthToken | None) -> str:
-    """The session's token, adopting a Hugging Face sign-in if that is all there is.
-
-    Raises:
-        NotLoggedInError: The session has no token.
-    """
-    if session.token is None and oauth_token is not None and oauth_token.token and not session.signed_out:
-        session.log_in(oauth_token.token, hubui.whoami(oauth_token.token), "Hugging Face sign-in")
-    if session.token is None:
-        how = "Sign in with Hugging Face or paste a token" if session.oauth else "Paste a token"
-        raise hubui.NotLoggedInError("You are not logged in.", f"{how} on the Login tab.")
-    return session.token
-
-
 def _server_token_source() -> str:
     return next((f"{var}" for var in _ENV_TOKENS if os.environ.get(var)), "the cached login (`hf auth login`)")
 
@@ -282,181 +272,6 @@ def cancel_convert(session: Session) -> str:
         return "nothing is running"
     session.cancel.set()
     return "cancelling after the current step…"
-
-
-# --- card and push ----------------------------------------------------------------------------------
-def _export(session: Session) -> hubui.ConvertResult:
-    if session.result is None:
-        raise hubui.InvalidInputError("Nothing to push yet.", "Run a conversion on the Convert & parity tab first.")
-    return session.result
-
-
-@ui_handler
-def preview_card(
-    session: Session,
-    namespace: str | None,
-    name: str | None,
-    override: bool,
-    license: str | None,
-    language: str | None,
-    tags: str | None,
-    datasets: str | None,
-    base_model: str | None,
-    pipeline_tag: str | None,
-    description: str | None,
-    usage: str | None,
-    citation: str | None,
-    evals: Any,
-) -> Any:
-    """The README a push would upload, rendered; problems with the fields show inline."""
-    if session.result is None:
-        return gr.skip()  # keeps the hint, or a README loaded from the Hub
-    library = session.result.loaded.spec.library
-    repo = f"{namespace or 'your-name'}/{(name or '').strip() or 'model'}"
-    card, message = attempt(
-        hubui.make_card,
-        session.result.export.folder,
-        repo,
-        forms.card_fields(
-            library, license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals
-        ),
-        override=override,
-    )
-    return message if card is None else views.card_markdown(str(card))
-
-
-@ui_handler
-def load_existing_card(
-    session: Session, namespace: str | None, name: str | None, branch: str | None, oauth_token: gr.OAuthToken | None
-) -> tuple[Any, ...]:
-    """Fetch the target repo's README: fill the form from its metadata, show it in the preview.
-
-    Returns:
-        Values for ``forms.CARD_KEYS`` (``gr.skip()`` where the README has none), then the preview.
-    """
-    token = session.token or (oauth_token.token if oauth_token and not session.signed_out else None)
-    repo = forms.repo_id(namespace, name)
-    readme = hubui.fetch_readme(repo, token=token, revision=(branch or "").strip() or None)
-    if readme is None:
-        raise hubui.InvalidInputError(f"{repo} has no README (or does not exist).", "Fill the card fields here.")
-    hubui.load_card_metadata(readme, f"{repo}'s README")  # someone else's YAML: refuse an alias bomb first
-    values = forms.fields_from_readme(readme)
-    return (*(values.get(key, gr.skip()) for key in forms.CARD_KEYS), views.card_markdown(readme))
-
-
-def _request(session: Session, target: tuple[Any, ...]) -> hubui.PushRequest:
-    return forms.push_request(_export(session).export.folder, *target)
-
-
-@ui_handler
-def dry_run(
-    session: Session,
-    namespace: str | None,
-    name: str | None,
-    private: bool,
-    branch: str | None,
-    create_pr: bool,
-    message: str | None,
-    readme_mode: str,
-    override: bool,
-    license: str | None,
-    language: str | None,
-    tags: str | None,
-    datasets: str | None,
-    base_model: str | None,
-    pipeline_tag: str | None,
-    description: str | None,
-    usage: str | None,
-    citation: str | None,
-    evals: Any,
-    oauth_token: gr.OAuthToken | None,
-) -> str:
-    """What a push would commit, and the card's diff. Uploads nothing."""
-    token = _token(session, oauth_token)
-    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
-    fields = forms.card_fields(
-        _export(session).loaded.spec.library,
-        license,
-        language,
-        tags,
-        datasets,
-        base_model,
-        pipeline_tag,
-        description,
-        usage,
-        citation,
-        evals,
-    )
-    return views.plan_markdown(hubui.dry_run(request, fields, token=token))
-
-
-class _PushProgress:
-    """Turns publish()'s status lines and verification reports into a gr.Progress bar."""
-
-    STEPS = (("checking", 0.05), ("creating", 0.1), ("uploading", 0.2), ("committed", 0.6), ("nothing", 0.6))
-
-    def __init__(self, progress: gr.Progress) -> None:
-        self.progress = progress
-
-    def say(self, line: str) -> None:
-        fraction = next((f for word, f in self.STEPS if line.startswith(word)), 0.65)
-        self.progress(fraction, desc=line)
-
-    def report(self, report: hubui.ParityReport) -> None:
-        done = report.batches_done / max(report.batches_total, 1)
-        self.progress(0.65 + 0.35 * done, desc=f"verifying: batch {report.batches_done}/{report.batches_total}")
-
-
-@ui_handler
-def push(
-    session: Session,
-    namespace: str | None,
-    name: str | None,
-    private: bool,
-    branch: str | None,
-    create_pr: bool,
-    message: str | None,
-    readme_mode: str,
-    override: bool,
-    license: str | None,
-    language: str | None,
-    tags: str | None,
-    datasets: str | None,
-    base_model: str | None,
-    pipeline_tag: str | None,
-    description: str | None,
-    usage: str | None,
-    citation: str | None,
-    evals: Any,
-    oauth_token: gr.OAuthToken | None,
-    progress: gr.Progress = _PROGRESS,
-) -> tuple[str, str]:
-    """Push the session's export as one commit (or PR), then re-download and verify it."""
-    token = _token(session, oauth_token)
-    result = _export(session)
-    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
-    tracker = _PushProgress(progress)
-    published = hubui.publish(
-        request,
-        forms.card_fields(
-            result.loaded.spec.library,
-            license,
-            language,
-            tags,
-            datasets,
-            base_model,
-            pipeline_tag,
-            description,
-            usage,
-            citation,
-            evals,
-        ),
-        token=token,
-        original=result.loaded,
-        progress=tracker.say,
-        on_report=tracker.report,
-    )
-    return views.result_markdown(published), views.verification_markdown(published.verification)
 
 
 __all__ = [
