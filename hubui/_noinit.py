@@ -8,7 +8,9 @@ without; timm resnet50 0.25 s and 0.02 s.
 :func:`without_random_init` runs the library's own loader with the random fills of ``torch.nn.init`` and
 ``Tensor.uniform_`` / ``normal_`` skipped, and checks afterwards that every storage whose fill was skipped was
 written by the loader. Anything else the loader does (deterministic buffers such as causal masks or position
-indices, config parsing, the strict ``load_state_dict``) runs unchanged. When a skipped tensor is still in the
+indices, config parsing, the strict ``load_state_dict``) runs unchanged. After each tensor the loader copies, the
+memory-mapped checkpoint's pages of that tensor are given back (:mod:`hubui.file_pages`), so the build never holds
+the model and the whole checkpoint at once. When a skipped tensor is still in the
 model unwritten (a loader that leaves a freshly initialised head, a non-strict load), the model is built again
 with its random initialisation, so the result never holds uninitialised memory.
 
@@ -24,6 +26,8 @@ from typing import Any, TypeVar
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+from hubui.file_pages import drop_file_pages
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class _SkipRandomInit(TorchFunctionMode):
         # storage address -> True while its random fill was skipped and nothing has written it since.
         self.unwritten: dict[int, bool] = {}
         self.skipped = 0
+        self.dropped = 0  # bytes of memory-mapped checkpoint pages given back after their copy
 
     def __torch_function__(
         self,
@@ -93,6 +98,10 @@ class _SkipRandomInit(TorchFunctionMode):
             key = _storage_key(_target(args, kwargs))
             if key is not None and key in self.unwritten:
                 self.unwritten[key] = False
+            result = func(*args, **kwargs)
+            # The checkpoint's copy of this tensor is no longer needed in memory (see hubui.file_pages).
+            self.dropped += drop_file_pages(args[1] if len(args) > 1 else kwargs.get("src"))
+            return result
         return func(*args, **kwargs)
 
     def leftovers(self, model: torch.nn.Module) -> list[str]:
@@ -121,7 +130,12 @@ def without_random_init(build: Callable[[], M], what: str) -> M:
         model = build()
     left = mode.leftovers(model)
     if not left:
-        logger.debug("built %s without %d random fills", what, mode.skipped)
+        logger.debug(
+            "built %s without %d random fills, %d MB of its checkpoint's pages given back as they were copied",
+            what,
+            mode.skipped,
+            mode.dropped // 1_000_000,
+        )
         return model
     logger.info(
         "the loader left %d tensor(s) of %s unwritten (%s); building it again with random initialisation",
