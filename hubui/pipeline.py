@@ -37,9 +37,10 @@ from hubui.parity import (
     tolerance_preset,
     write_parity_json,
 )
-from hubui.parity.kept import read_kept, write_kept
+from hubui.parity.kept import cancelled_report, read_kept, write_kept
 from hubui.parity.run import _device_of
 from hubui.preflight import check_room
+from hubui.provenance import weights_origin
 from hubui.publishing import PushPlan, PushRequest, PushResult, Verification, plan_push, push, verify_push
 from hubui.push_files import folder_files
 from hubui.push_tags import tag_after_push
@@ -176,6 +177,7 @@ def iter_convert(
         loaded = load_model(spec)
         yield ConvertEvent("load", f"loaded {name}", 0.15, stage_fraction=1.0)
     check_precision(options.precision)
+    origin = weights_origin(spec, loaded)  # a checkpoint is hashed before anything is written
     export_options = ExportOptions(
         options.precision,
         options.include_pytorch_bin,
@@ -252,43 +254,47 @@ def iter_convert(
         alive = held() if kept_original is None else kept_original.model
         return replace(original, model=alive) if alive is not None else load_model(spec)
 
-    yield ConvertEvent(
-        "rebuild",
-        f"rebuilding from {export.folder} with {fmt.loader_label}",
-        0.5,
-        stage_fraction=0.0,
-        eta_s=eta.seconds_left(batches),
-    )
-    started = time.perf_counter()
-    rebuilt = fmt.rebuild_from_folder(export.folder)
-    eta.rebuild_s = time.perf_counter() - started
-    eta.parity_left = batches  # the rebuild ends with the first parity event (each of which has a report)
     report: ParityReport | None = None
-    started = time.perf_counter()
-    for report in fmt.iter_parity(
-        original,
-        rebuilt,
-        options.precision,
-        tolerance=options.tolerance,
-        images=tuple(options.images),
-        cancel=cancel,
-        reference=kept,
-        weights=weights,
-        reload=reload,
-    ):
-        done = report.batches_done / max(report.batches_total, 1)
-        message = f"parity batch {report.batches_done}/{report.batches_total}"
-        if report.status == "running" and report.batches_done == report.batches_total:
-            message = "parity failed: reloading the original to find the diverging module"
-        elif report.batches_done:
-            eta.parity_batch_s = (time.perf_counter() - started) / report.batches_done
-            eta.parity_left = report.batches_total - report.batches_done
+    if cancel is not None and cancel.is_set():  # cancelled before the rebuild: there is nothing to compare
+        report = cancelled_report(kept, options.precision, options.tolerance, weights)
+    else:
         yield ConvertEvent(
-            "parity", message, 0.55 + 0.4 * done, report, stage_fraction=done, eta_s=eta.seconds_left(batches)
+            "rebuild",
+            f"rebuilding from {export.folder} with {fmt.loader_label}",
+            0.5,
+            stage_fraction=0.0,
+            eta_s=eta.seconds_left(batches),
         )
+        started = time.perf_counter()
+        rebuilt = fmt.rebuild_from_folder(export.folder)
+        eta.rebuild_s = time.perf_counter() - started
+        eta.parity_left = batches  # the rebuild ends with the first parity event (each of which has a report)
+        started = time.perf_counter()
+        for report in fmt.iter_parity(
+            original,
+            rebuilt,
+            options.precision,
+            tolerance=options.tolerance,
+            images=tuple(options.images),
+            cancel=cancel,
+            reference=kept,
+            weights=weights,
+            reload=reload,
+        ):
+            done = report.batches_done / max(report.batches_total, 1)
+            message = f"parity batch {report.batches_done}/{report.batches_total}"
+            if report.status == "running" and report.batches_done == report.batches_total:
+                message = "parity failed: reloading the original to find the diverging module"
+            elif report.batches_done:
+                eta.parity_batch_s = (time.perf_counter() - started) / report.batches_done
+                eta.parity_left = report.batches_total - report.batches_done
+            yield ConvertEvent(
+                "parity", message, 0.55 + 0.4 * done, report, stage_fraction=done, eta_s=eta.seconds_left(batches)
+            )
+        del rebuilt
     if report is None:  # iter_parity always yields a final report; this guards a broken invariant
         raise ExportError("Parity produced no report", "Report this as a hubui bug.")
-    del rebuilt
+    report = replace(report, weights_origin=origin)
     write_parity_json(report, export.folder)
     if report.verdict != "cancelled" and len(kept.batches) == kept.total:
         write_kept(kept, export.folder)  # so that a later push verifies against the original's outputs

@@ -163,3 +163,28 @@ def test_overwrite_replaces_an_export_with_its_kept_outputs(tmp_path):
     again = convert(ModelSpec("timm", "test_vit", seed=4), ConvertOptions(folder, overwrite=True))
     assert again.passed and (folder / KEPT).is_file()
     assert KEPT not in dict(again.export.files)  # hidden: not among the files a push sends
+
+
+def test_cancelling_before_the_rebuild_does_not_rebuild(tmp_path, monkeypatch):
+    import threading
+
+    from hubui.libraries import get_format
+
+    fmt = type(get_format("timm"))
+    rebuilds: list[str] = []
+    original_rebuild = fmt.rebuild_from_folder
+    monkeypatch.setattr(
+        fmt,
+        "rebuild_from_folder",
+        lambda self, folder, *a, **k: rebuilds.append(str(folder)) or original_rebuild(self, folder, *a, **k),
+    )
+    cancel = threading.Event()
+    stages = []
+    for event in iter_convert(ModelSpec("timm", "test_resnet"), ConvertOptions(tmp_path / "out"), cancel=cancel):
+        stages.append(event.stage)
+        if event.message == "reference outputs kept":  # the last event before the rebuild
+            cancel.set()
+    assert event.stage == "done" and event.report.verdict == "cancelled"
+    assert "rebuild" not in stages and rebuilds == []
+    assert json.loads((tmp_path / "out" / "parity.json").read_text())["verdict"] == "cancelled"
+    assert not (tmp_path / "out" / KEPT).exists()

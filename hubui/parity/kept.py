@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -25,6 +25,11 @@ from hubui.outdir import REFERENCE_NAME
 from hubui.parity.inputs import ParityInputs
 from hubui.parity.pairs import Pair
 from hubui.spec import LoadedModel, ModelSpec
+
+if TYPE_CHECKING:
+    from hubui.parity.metrics import Tolerance
+    from hubui.parity.report import ParityReport
+    from hubui.parity.weights import WeightComparison
 
 KEPT_NAME = REFERENCE_NAME
 """The kept reference outputs' file in an export folder (hidden: never pushed; ``--overwrite`` replaces it)."""
@@ -158,6 +163,40 @@ def iter_reference(
         kept.batches.append({k: v.detach().to("cpu").clone() for k, v in out.items()})
         del out
         yield kept
+
+
+def cancelled_report(
+    kept: KeptReference, precision: str, tolerance: Tolerance | None, weights: WeightComparison | None
+) -> ParityReport:
+    """The report of a run cancelled after the reference outputs and before the rebuild: nothing was compared.
+
+    Args:
+        kept: The reference outputs computed so far (they say what the inputs were).
+        precision: The export precision.
+        tolerance: The thresholds the run would have applied (None: the precision's preset).
+        weights: The weights check, when it ran.
+    """
+    from hubui.parity.metrics import tolerance_preset
+    from hubui.parity.report import ParityReport, library_versions
+
+    return ParityReport(
+        verdict="cancelled",
+        status="cancelled",
+        precision=precision,
+        tolerance=tolerance or tolerance_preset(precision),
+        outputs=(),
+        weights=weights,
+        inputs=dict(kept.describe),
+        batches_done=0,
+        batches_total=kept.total,
+        diverging_module=None,
+        versions=dict(library_versions(kept.library)),
+        elapsed_s=0.0,
+        library=kept.library,
+        architecture=kept.architecture,
+        reasons=("cancelled",),
+        device=kept.device,
+    )
 
 
 def write_kept(kept: KeptReference, folder: str | Path) -> Path:
