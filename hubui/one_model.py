@@ -183,7 +183,8 @@ def iter_export_and_reference(
     if isinstance(error, BaseException):
         raise error
     export = written["export"]
-    assert not isinstance(export, BaseException)
+    if isinstance(export, BaseException):  # the writer stores errors under "error": a broken invariant
+        raise export
     if kept is None:  # cancelled before the first batch
         kept = KeptReference(loaded.spec.library, loaded.spec.architecture, inputs.pixels, batch_size)
     yield Step("export", f"wrote {export.folder}", 1.0, export=export, kept=kept)

@@ -57,16 +57,16 @@ def write_weights(
     import safetensors.torch
     from huggingface_hub import split_state_dict_into_shards_factory
 
-    limit = parse_shard_size(max_shard_size) if files.index is not None else None
+    index = files.index
+    limit = parse_shard_size(max_shard_size) if index is not None else None
     total = sum(t.numel() * t.element_size() for t in tensors.values())
-    if limit is None or total <= limit:
+    if index is None or limit is None or total <= limit:
         say(f"writing {files.weights}", 0.0)
         safetensors.torch.save_file(tensors, str(staging / files.weights), metadata=metadata)
         if include_pickle:
             say(f"writing {files.pickle}", 0.5)
             torch.save(tensors, staging / files.pickle)
         return
-    assert files.index is not None
     split = split_state_dict_into_shards_factory(
         tensors,
         get_storage_size=lambda t: t.numel() * t.element_size(),  # bytes in the file, not the storage it views
@@ -82,7 +82,7 @@ def write_weights(
             torch.save(shard, staging / _pickle_name(files, name))
     index_meta: dict[str, Any] = {**split.metadata, **metadata}
     index_meta.pop("format", None)
-    _write_index(staging / files.index, index_meta, split.tensor_to_filename)
+    _write_index(staging / index, index_meta, split.tensor_to_filename)
     if include_pickle:
         pickle_map = {k: _pickle_name(files, v) for k, v in split.tensor_to_filename.items()}
         _write_index(staging / f"{files.pickle}.index.json", index_meta, pickle_map)
