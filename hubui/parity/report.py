@@ -16,6 +16,7 @@ from hubui.errors import ExportError, InvalidInputError, ParityFailedError
 from hubui.libraries import DEFAULT_SOURCE, get_format
 from hubui.parity.metrics import OutputMetrics, Tolerance
 from hubui.parity.weights import WeightComparison
+from hubui.provenance import ORIGIN_KEY, WeightsOrigin, describe_origin, origin_of_report
 
 PARITY_FILENAME = "parity.json"
 SCHEMA_VERSION = 1
@@ -61,6 +62,9 @@ class ParityReport:
         device: Where the forward passes ran.
         samples: For plots: per floating output, ``{"original": [...], "converted": [...]}``, a deterministic
             subsample (at most ``SAMPLE_LIMIT`` values) growing batch by batch. Not written to ``parity.json``.
+        weights_origin: Where the original's weights came from (:class:`hubui.provenance.WeightsOrigin`),
+            written as ``"weights_origin"``; ``None`` when not known (a ``parity.json`` of an older hubui).
+            :func:`hubui.pipeline.iter_convert` sets it on the final report.
     """
 
     verdict: str
@@ -80,10 +84,16 @@ class ParityReport:
     reasons: tuple[str, ...] = ()
     device: str = "cpu"
     samples: dict[str, dict[str, list[float]]] = field(default_factory=dict, repr=False, compare=False)
+    weights_origin: WeightsOrigin | None = None
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+    def summary(self) -> str:
+        """The verdict line people read: the verdict and where the weights came from, e.g.
+        ``"PASS — random weights (seed 0) — not a trained model"`` or ``"FAIL — pretrained tag a1_in1k"``."""
+        return f"{self.verdict.upper()} — {describe_origin(self.weights_origin)}"
 
     @property
     def done(self) -> bool:
@@ -102,7 +112,8 @@ class ParityReport:
         raise ParityFailedError(f"Parity {self.verdict} for {self.precision} export: {detail}{where}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``parity.json`` schema (``schema_version`` 1)."""
+        """The ``parity.json`` schema (``schema_version`` 1; ``weights_origin`` is an added key that older
+        readers ignore, and that is ``null`` when the origin is not known)."""
         return {
             "verdict": self.verdict,
             "status": self.status,
@@ -120,6 +131,7 @@ class ParityReport:
             "architecture": self.architecture,
             "reasons": list(self.reasons),
             "device": self.device,
+            ORIGIN_KEY: self.weights_origin.to_dict() if self.weights_origin is not None else None,
             "schema_version": SCHEMA_VERSION,
         }
 
@@ -151,6 +163,7 @@ class ParityReport:
                 architecture=str(data.get("architecture", "")),
                 reasons=tuple(data.get("reasons") or ()),
                 device=str(data.get("device", "cpu")),
+                weights_origin=origin_of_report(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"Not a parity report: {exc}", hint="Pass the parity.json hubui wrote.") from exc
