@@ -6,6 +6,11 @@ quote a secret) and shown as a generic internal error. :func:`to_gr_error` wraps
 ``gr.Error`` (no traceback, HTML-escaped), :func:`inline` in a Markdown line for inline messages, and
 :func:`ui_handler` applies the mapping to every callback. Any token held by the session or passed as
 a ``gr.OAuthToken`` is scrubbed from the text as a last line of defence.
+
+The core writes for every face (the CLI, Python, the app); :func:`ui_words` turns what only makes sense
+outside the app ("the token argument", a server path, a CLI flag) into what a person in the app sees and
+can act on. :func:`shown_at` is how the app shows an error once, next to what caused it: the message goes
+into one output of the event and the ``gr.Error`` is raised without a toast (API callers still get it).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import inspect
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 import gradio as gr
@@ -27,6 +32,7 @@ from hubui.ui.state import Session
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Internal error, see the server logs."
+WARN = "⚠"  # every inline error starts with it, and nothing else in the app shows it: one per failed action
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
@@ -45,6 +51,48 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+# What the core says for every face, as the app says it (the app has a Classes box, a Precision choice...).
+_UI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), text)
+    for pattern, text in (
+        (r"\bThe token from the token argument\b", "This token"),
+        (r"\bthe token from the token argument\b", "this token"),
+        (r"\bthe token argument\b", "the token you gave"),
+        (
+            r"Pass a real token \(from your Hub settings page\), or leave it out to use HF_TOKEN or `hf auth login`\.",
+            "Paste a real token from your Hub settings page.",
+        ),
+        (r"\bset num_classes=(\d+)( \(and label_names\))?", r"set Classes to \1 on the Model tab"),
+        (r"\bnum_classes=(\d+) was asked", r"Classes \1 was asked"),
+        (r"convert with --precision (\w+)( \(or (\w+)\))?", r"choose Precision \1\2 on the Convert tab"),
+        (r"a smaller --precision", "a smaller Precision"),
+        (
+            r"Pass --allow-random-weights \(CLI\) / tick the confirmation \(app\)",
+            "Tick “Push random weights anyway” next to the Push button",
+        ),
+        (r" \((?:overwrite|allow_unpushable_size|memory_check|out_dir)=[^)]*\)", ""),
+    )
+)
+# An absolute server path (not part of a URL or a repo id): shown as its last part only.
+_SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"`()<>]+/)+([^\s/'\"`()<>,;]*)")
+
+
+def ui_words(text: str) -> str:
+    """A core message as the app says it: no CLI-only wording, no server paths.
+
+    Args:
+        text: A message or hint written for every face.
+
+    Returns:
+        The text with "the token argument", CLI flags the app offers as controls and server paths
+        (as their last part) rewritten.
+    """
+    for pattern, replacement in _UI_WORDS:
+        text = pattern.sub(replacement, text)
+    # A folder's own name is all a visitor needs; the server's layout is not theirs to see.
+    return _SERVER_PATH.sub(lambda m: m.group(1) or "a server folder", text)
+
+
 def describe(exc: BaseException, secrets: Iterable[str] = ()) -> tuple[str, str, str]:
     """Map an exception to ``(title, message, hint)`` for people. This is the app's only mapping.
 
@@ -58,7 +106,7 @@ def describe(exc: BaseException, secrets: Iterable[str] = ()) -> tuple[str, str,
     """
     if isinstance(exc, hubui.HubUIError):
         secrets = tuple(secrets)
-        return _title(exc), _scrub(exc.message, secrets), _scrub(exc.hint or "", secrets)
+        return _title(exc), ui_words(_scrub(exc.message, secrets)), ui_words(_scrub(exc.hint or "", secrets))
     # The type and the frames only: the text of an unexpected exception may quote a secret.
     frames = "".join(traceback.format_tb(exc.__traceback__))
     logger.error("internal error in the app: %s (message withheld)\n%s", type(exc).__name__, frames)
@@ -71,13 +119,19 @@ def to_gr_error(exc: BaseException, secrets: Iterable[str] = ()) -> gr.Error:
         return exc
     title, message, hint = describe(exc, secrets)
     text = html.escape(message, quote=False) + (f"<br>{html.escape(hint, quote=False)}" if hint else "")
-    return gr.Error(text, title=title, print_exception=False)
+    error = gr.Error(text, title=title, print_exception=False)
+    error.hubui_inline = _inline_text(message, hint)  # type: ignore[attr-defined]  # for shown_at
+    return error
 
 
 def inline(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     """The same mapping as a Markdown line, for errors shown inside a tab."""
     _, message, hint = describe(exc, secrets)
-    return f"**⚠ {_md(message)}**" + (f"  \n{_md(hint)}" if hint else "")
+    return _inline_text(message, hint)
+
+
+def _inline_text(message: str, hint: str) -> str:
+    return f"**{WARN} {_md(message)}**" + (f"  \n{_md(hint)}" if hint else "")
 
 
 def _md(text: str) -> str:
@@ -130,4 +184,98 @@ def ui_handler(fn: F) -> F:
     return cast(F, call)
 
 
-__all__ = ["INTERNAL_ERROR", "attempt", "describe", "inline", "to_gr_error", "ui_handler"]
+def _inline_of(error: gr.Error) -> str:
+    """The inline Markdown of a mapped ``gr.Error`` (or of one raised directly, from its text)."""
+    text = getattr(error, "hubui_inline", None)
+    if text is None:
+        plain = html.unescape(re.sub(r"<br\s*/?>", "\n", str(error.message)))
+        message, _, hint = plain.partition("\n")
+        text = _inline_text(message, hint)
+    return str(text)
+
+
+def _placed(error: gr.Error, slot: int | None, count: int, prefix: str, also: dict[int, Any]) -> Any:
+    values: list[Any] = [gr.skip()] * count
+    for index, value in also.items():
+        values[index] = value
+    if slot is not None:
+        values[slot] = prefix + _inline_of(error)
+    return values[0] if count == 1 else tuple(values)
+
+
+def _quiet(error: gr.Error) -> gr.Error:
+    """The same error without the toast: it is already on the page, next to its cause."""
+    quiet = gr.Error(error.message, title=error.title, visible=False, print_exception=False)
+    quiet.hubui_inline = _inline_of(error)  # type: ignore[attr-defined]
+    return quiet
+
+
+def shown_at(
+    fn: Callable[..., Any],
+    slot: int | None,
+    count: int,
+    *,
+    prefix: str = "",
+    also: dict[int, Any] | None = None,
+) -> Callable[..., Iterator[Any]]:
+    """Wire ``fn`` so that its error shows once, in its output ``slot``, and nowhere else.
+
+    Gradio shows an error raised by a callback as a toast, and as an "Error" pill on every output of the
+    event (unless the event's ``show_progress`` is ``"hidden"``, which every event wired through this is):
+    five pills and a toast for one failed Run. Instead the message goes into the output next to the control
+    that failed, and the error is raised again without a toast, so that API callers still get it.
+
+    Args:
+        fn: A callback (plain or generator), usually wrapped by :func:`ui_handler`.
+        slot: The output that shows the message (its index among the event's outputs), or ``None`` when
+            ``fn`` shows it itself.
+        count: How many outputs the event has.
+        prefix: Markdown put before the message (``"## ERROR\n"`` for the verdict).
+        also: Other outputs to set on an error (index -> value), e.g. the progress line.
+
+    Returns:
+        A generator callback with ``fn``'s signature (gradio reads it for the token and the request).
+    """
+    extra = dict(also or {})
+
+    def placed(exc: Exception) -> tuple[Any, gr.Error]:
+        error = exc if isinstance(exc, gr.Error) else to_gr_error(exc, _secrets([]))
+        return _placed(error, slot, count, prefix, extra), _quiet(error)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # shown once, in its slot; see the docstring
+                value, error = placed(exc)
+                yield value
+                raise error from None
+
+        return stream
+
+    @functools.wraps(fn)
+    def once(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # shown once, in its slot; see the docstring
+            value, error = placed(exc)
+            yield value
+            raise error from None
+        yield result
+
+    return once
+
+
+__all__ = [
+    "INTERNAL_ERROR",
+    "WARN",
+    "attempt",
+    "describe",
+    "inline",
+    "shown_at",
+    "to_gr_error",
+    "ui_handler",
+    "ui_words",
+]

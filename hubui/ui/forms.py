@@ -58,11 +58,23 @@ def file_paths(values: Iterable[Any] | None) -> tuple[str, ...]:
     return tuple(p for p in (file_path(v) for v in values or ()) if p)
 
 
-def model_spec(library: str, architecture: str | None, tag: str | None, checkpoint: Any) -> hubui.ModelSpec:
+def model_spec(
+    library: str, architecture: str | None, tag: str | None, checkpoint: Any, num_classes: float | None = None
+) -> hubui.ModelSpec:
     """The model to convert: a checkpoint wins over a pretrained tag; ``(random weights)`` is seeded.
 
+    Args:
+        library: The library radio.
+        architecture: The chosen architecture.
+        tag: The tag dropdown (``(random weights)``: none).
+        checkpoint: The checkpoint upload, if any.
+        num_classes: The Classes box: empty keeps the model's own classifier, 0 takes it off.
+
+    Returns:
+        The spec (the core checks the rest and names the bad value).
+
     Raises:
-        InvalidInputError: No architecture chosen.
+        InvalidInputError: No architecture chosen, or Classes is not a whole number >= 0.
     """
     if not architecture or not architecture.strip():
         raise hubui.InvalidInputError(
@@ -70,7 +82,19 @@ def model_spec(library: str, architecture: str | None, tag: str | None, checkpoi
         )
     path = file_path(checkpoint)
     pretrained = None if path or not tag or tag == RANDOM_WEIGHTS else tag
-    return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path)  # type: ignore[arg-type]
+    classes = _classes(num_classes)
+    return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path, num_classes=classes)  # type: ignore[arg-type]
+
+
+def _classes(value: float | None) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if float(value) != int(value) or value < 0:
+        raise hubui.InvalidInputError(
+            f"Classes must be a whole number of 0 or more, not {value!r}.",
+            "Leave Classes empty to keep the model's own classifier, or set 0 for none.",
+        )
+    return int(value)
 
 
 def target_choices() -> list[str]:
@@ -163,8 +187,14 @@ def push_request(
     message: str | None,
     readme_mode: str | None,
     override: bool,
+    *,
+    allow_random_weights: bool = False,
 ) -> hubui.PushRequest:
-    """The push as the core takes it; ``override`` is recorded in the card by the core."""
+    """The push as the core takes it; ``override`` is recorded in the card by the core.
+
+    ``allow_random_weights``: the "Push random weights anyway" box; without it the core refuses a folder of
+    random weights (its card and parity.json say they are random either way).
+    """
     return hubui.PushRequest(
         Path(folder),
         repo_id(namespace, name),
@@ -174,6 +204,7 @@ def push_request(
         commit_message=(message or "").strip() or "Upload model with hubui",
         readme_mode=readme_mode or "keep",  # type: ignore[arg-type]
         allow_failed_parity=bool(override),
+        allow_random_weights=bool(allow_random_weights),
     )
 
 

@@ -24,7 +24,7 @@ import gradio as gr
 import hubui
 from hubui.libraries import NATIVE
 from hubui.progress import StageTracker, with_ticks
-from hubui.ui import forms, plots, views
+from hubui.ui import derived, forms, plots, views
 from hubui.ui.card_handlers import dry_run, load_existing_card, preview_card, push
 from hubui.ui.errors import attempt, inline, ui_handler
 from hubui.ui.state import Session
@@ -75,7 +75,14 @@ def log_in(token_text: str, session: Session) -> tuple[str, str, dict[str, Any],
     if not token:
         what = "empty" if not token_text else f"only whitespace ({len(token_text)} characters)"
         raise hubui.NotLoggedInError(f"The token box is {what}.", "Paste a token from your Hub settings page.")
-    session.log_in(token, hubui.whoami(token), "typed token")
+    try:
+        identity = hubui.whoami(token)
+    except hubui.HubUIError as exc:
+        if session.identity is not None:  # one message, and it says what the status line would have said
+            still = f"You are still logged in as {session.identity.name}: the rejected token was not used."
+            exc.hint = f"{exc.hint} {still}" if exc.hint else still
+        raise
+    session.log_in(token, identity, "typed token")
     status, namespaces, session = _login_outputs(session)
     return status, "", namespaces, session
 
@@ -88,6 +95,14 @@ def log_out(session: Session) -> tuple[str, dict[str, Any], Session]:
 
 
 # --- model ------------------------------------------------------------------------------------------
+SEARCH_INFO = "type in the search box"
+
+
+def searching(library: str, pattern: str) -> dict[str, Any]:
+    """The architecture list says a search runs (a cold one takes seconds, while the zoo is listed)."""
+    return gr.update(info=f"searching {library} for {pattern.strip() or '*'}…")
+
+
 @ui_handler
 def search(library: str, pattern: str) -> tuple[dict[str, Any], str]:
     """Instant search of the library's architectures; errors inline."""
@@ -95,7 +110,8 @@ def search(library: str, pattern: str) -> tuple[dict[str, Any], str]:
     names = [e.name for e in entries or []]
     if entries is not None and not names:
         message = f"No {views.md(library)} architecture matches {views.code(pattern)}: try a shorter part or `*`."
-    return gr.update(choices=names, value=None), message
+    info = f"{len(names)} found" + (" (the first ones: type more to narrow)" if len(names) >= SEARCH_LIMIT else "")
+    return gr.update(choices=names, value=None, info=info if names else SEARCH_INFO), message
 
 
 @ui_handler
@@ -107,18 +123,39 @@ def select_model(library: str, architecture: str | None) -> tuple[str, dict[str,
     facts, message = attempt(hubui.model_facts, library, architecture)
     if facts is None:
         return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), message
-    tags = [forms.RANDOM_WEIGHTS, *facts.pretrained_tags]
-    return views.facts_markdown(facts), gr.update(choices=tags, value=facts.tag or forms.RANDOM_WEIGHTS), ""
+    tag, note, choices = _default_weights(library, architecture, facts)
+    panel = derived.facts_for_weights(facts, library, architecture, tag, None)
+    return panel, gr.update(choices=[forms.RANDOM_WEIGHTS, *choices], value=tag, info=note), ""
+
+
+def _default_weights(library: str, architecture: str, facts: hubui.ModelFacts) -> tuple[str, str, list[Any]]:
+    """The tag to preselect: the library's default if the configured Hub can serve it, else one it can, else
+    random weights; with the note that says why, and the tags labelled by whether this Hub has them."""
+    if not facts.pretrained_tags:
+        return forms.RANDOM_WEIGHTS, "", []
+    servable = hubui.servable_tags(library, architecture)  # one cheap request per model, cached; never raises
+    chosen = hubui.default_weights(servable, facts.tag)
+    return chosen.tag or forms.RANDOM_WEIGHTS, chosen.note, list(servable.choices())
 
 
 @ui_handler
 def select_tag(library: str, architecture: str | None, tag: str | None) -> tuple[str, Any]:
     """Facts for the tag (licence and preprocessing differ per tag); errors inline."""
+    return select_weights(library, architecture, tag, None)
+
+
+@ui_handler
+def select_weights(library: str, architecture: str | None, tag: str | None, checkpoint: Any) -> tuple[str, Any]:
+    """Facts for the weights a Run will load: the tag's, or the bare architecture's for random weights and a
+    checkpoint (which wins over the tag); errors inline."""
     if not architecture:
         return "", gr.skip()
-    name = hubui.pretrained_name(library, architecture, None if tag == forms.RANDOM_WEIGHTS else tag)
+    spec = forms.model_spec(library, architecture, tag, checkpoint)
+    name = hubui.pretrained_name(library, spec.architecture, spec.pretrained)
     facts, message = attempt(hubui.model_facts, library, name)
-    return (views.facts_markdown(facts) if facts is not None else ""), message
+    if facts is None:
+        return "", message
+    return derived.facts_for_weights(facts, library, architecture, tag, checkpoint), ""
 
 
 # --- convert ----------------------------------------------------------------------------------------
@@ -141,15 +178,17 @@ def run_convert(
     repo_name: str | None,
     override: bool,
     target: str = NATIVE,
+    num_classes: float | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Stream a conversion: table, progress, plot and verdict after every step and parity batch.
 
     The progress names the stage, its own progress, how long it has run and the time left; while a stage gives
-    no news (a rebuild), it alone is redrawn every :data:`TICK_S` seconds.
+    no news (a rebuild), it alone is redrawn every :data:`TICK_S` seconds, with a bar that moves on each redraw.
+    The verdict names the weights' origin (pretrained tag, checkpoint, or random weights with their seed).
 
     ``target`` is ``"native"`` or another registered target (offered only when installed; see
-    :func:`forms.target_choices`).
+    :func:`forms.target_choices`). ``num_classes``: the Classes box (empty: the model's own classifier).
 
     Yields:
         ``(table, progress, plot, verdict, files, push button, repo name, session)``.
@@ -158,7 +197,7 @@ def run_convert(
     try:
         yield from _run_convert(
             session, library, architecture, tag, checkpoint, precision, tolerance_mode, images, repo_name, override,
-            target, request,
+            target, num_classes, request,
         )  # fmt: skip
     except hubui.HubUIError as exc:
         _hide_server_paths(exc, session, uploads)  # errors before the conversion starts: the spec, the images
@@ -177,9 +216,10 @@ def _run_convert(
     repo_name: str | None,
     override: bool,
     target: str,
+    num_classes: float | None,
     request: gr.Request | None,
 ) -> Iterator[tuple[Any, ...]]:
-    spec = forms.model_spec(library, architecture, tag, checkpoint)
+    spec = forms.model_spec(library, architecture, tag, checkpoint, num_classes)
     from hubui.parity import load_image
 
     image_paths = forms.file_paths(images)
@@ -193,23 +233,24 @@ def _run_convert(
         image_paths,
         target=target or NATIVE,
     )
-    name = repo_name or forms.suggested_repo_name(spec.architecture, spec.pretrained)
+    name = repo_name or hubui.suggested_repo_name(spec)
     session.cancel = cancel = threading.Event()
     report, override_gate = None, gate(session, override)
     uploads = [spec.checkpoint or "", *image_paths]
     try:
-        tracker = StageTracker()
+        tracker, redraws = StageTracker(), 0
         # The conversion runs in a worker thread so that a stage with no news (a rebuild) still shows its time.
         for event in with_ticks(hubui.iter_convert(spec, options, cancel=cancel), TICK_S, cancel):
+            redraws += 1
             if event is None:
-                yield _progress_tick(tracker, session)
+                yield _progress_tick(tracker, session, redraws)
                 continue
             tracker.update_event(event)
             report = event.report or report
             session.result = event.result or session.result
             stopped = cancel.is_set() and report is None  # cancelled before parity could start
-            verdict = views.verdict_markdown(report, stopped) if event.result or stopped else "## RUNNING"
-            line = "cancelled" if stopped else _progress_text(tracker, session)
+            verdict = _verdict(report, stopped) if event.result or stopped else "## RUNNING"
+            line = "cancelled" if stopped else _progress_text(tracker, session, redraws)
             files = views.files_frame(event.result.export.files) if event.result else gr.skip()
             yield _convert_view(report, line, verdict, files, gate(session, override), name, session)
             if stopped:
@@ -245,14 +286,39 @@ def _hide_server_paths(exc: hubui.HubUIError, session: Session, uploads: list[st
     exc.args = (exc.message,)
 
 
-def _progress_text(tracker: StageTracker, session: Session) -> str:
-    running = [replace(status, message=_short_paths(status.message, session)) for status in tracker.running()]
+def _verdict(report: hubui.ParityReport | None, stopped: bool) -> str:
+    """The verdict, with the weights' origin under its heading: a PASS of random weights says so."""
+    text = views.verdict_markdown(report, stopped)
+    origin = getattr(report, "weights_origin", None)
+    if not text or origin is None:
+        return text
+    head, _, rest = text.partition("\n")
+    return f"{head}\n**Weights:** {views.md(origin.describe())}" + (f"\n{rest}" if rest else "")
+
+
+PULSE_WIDTH = 8
+
+
+def _pulse(redraws: int) -> str:
+    """A bar whose lit cell moves on every redraw: a stage that cannot say how far it is shows that it works."""
+    lit = redraws % PULSE_WIDTH
+    return "".join("▰" if i == lit else "▱" for i in range(PULSE_WIDTH))
+
+
+def _progress_text(tracker: StageTracker, session: Session, redraws: int = 0) -> str:
+    running = []
+    for status in tracker.running():
+        status = replace(status, message=_short_paths(status.message, session))
+        if not status.stage_fraction and status.stage != "done":  # "0% of this stage" for 28 s reads as frozen
+            status = replace(status, stage_fraction=None, message=f"{_pulse(redraws)} {status.message}")
+        running.append(status)
     return views.progress_markdown(running, tracker.finished)
 
 
-def _progress_tick(tracker: StageTracker, session: Session) -> tuple[Any, ...]:
+def _progress_tick(tracker: StageTracker, session: Session, redraws: int) -> tuple[Any, ...]:
     """A stage gave no news for a while: only the progress line changes (its time so far, the time left)."""
-    return (gr.skip(), _progress_text(tracker, session), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
+    line = _progress_text(tracker, session, redraws)
+    return (gr.skip(), line, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
 
 
 def _short_paths(message: str, session: Session) -> str:
@@ -286,6 +352,8 @@ __all__ = [
     "push",
     "run_convert",
     "search",
+    "searching",
     "select_model",
     "select_tag",
+    "select_weights",
 ]
