@@ -64,12 +64,22 @@ _UI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\bset num_classes=(\d+)( \(and label_names\))?", r"set Classes to \1 on the Model tab"),
         (r"\bnum_classes=(\d+) was asked", r"Classes \1 was asked"),
+        (r"\bfix num_classes\b", "fix Classes on the Model tab"),
+        (r"\bnum_classes=0 or another head\b", "Classes 0 or another head"),
         (r"convert with --precision (\w+)( \(or (\w+)\))?", r"choose Precision \1\2 on the Convert tab"),
         (r"a smaller --precision", "a smaller Precision"),
         (
             r"Pass --allow-random-weights \(CLI\) / tick the confirmation \(app\)",
             "Tick “Push random weights anyway” next to the Push button",
         ),
+        (r"Choose a precision that fits, or pass --allow-unpushable-size[^.]*\.", "Choose a Precision that fits."),
+        (
+            r"Choose a smaller --max-shard-size \(the default is [^)]*\), or pass --allow-unpushable-size[^.]*\.",
+            "The app writes the default shard size: convert it with `hubui convert --max-shard-size` instead.",
+        ),
+        (r"Free some space, choose --out on another disk, or a smaller --precision\.", "Choose a smaller Precision."),
+        (r"; if you know more is free \(MemAvailable[^)]*\), pass --no-memory-check \(memory_check=False\)", ""),
+        (r", or with a smaller --max-shard-size where the format is sharded", ""),
         (r" \((?:overwrite|allow_unpushable_size|memory_check|out_dir)=[^)]*\)", ""),
     )
 )
