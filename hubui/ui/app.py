@@ -18,10 +18,16 @@ from typing import Any
 import gradio as gr
 
 import hubui
-from hubui.card import HUB_LICENSES
 from hubui.libraries import DEFAULT_SOURCE, NATIVE, source_names
-from hubui.ui import card_handlers, forms, handlers, plots, views
-from hubui.ui.state import close_session, remove_session_dir, session_factory
+from hubui.ui import card_handlers, card_tab, derived, forms, handlers, plots, resume, views
+from hubui.ui import status as status_bar
+from hubui.ui.errors import shown_at
+from hubui.ui.state import Session, SessionStore, close_session, remove_session_dir, session_factory
+
+try:  # the Quick fix tab (hubui/ui/quick.py); the app works without it
+    from hubui.ui import quick as quick_ui
+except ImportError:  # pragma: no cover - only while that module is missing
+    quick_ui = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,65 @@ def _header(endpoint: str, oauth: bool) -> str:
     )
 
 
+# The status bar stays in view on every tab and at any scroll (gradio 6 takes CSS at launch: see hubui.ui.launch).
+CSS = """
+#status-bar { position: sticky; top: 0; z-index: 50; padding: 6px 12px;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-md); box-shadow: var(--shadow-drop); }
+#status-bar p { margin: 0; }
+.gradio-container { overflow: clip !important; }  /* hidden makes it a scroll box, and sticky stops working */
+"""
+
+
+def _targets_note() -> str:
+    """How to get each conversion target that is not installed here (empty when all are)."""
+    from hubui.libraries import target_names
+
+    missing = [t for t in target_names() if t not in forms.target_choices()]
+    return "\n".join(
+        f"The **{t}** target is not installed in this environment. To get it, start the app with "
+        f"`bash scripts/start.sh` (it installs the {t} extra; if you set `HUBUI_EXTRAS`, include `[{t}]`, e.g. "
+        f"`HUBUI_EXTRAS='[{t}]' bash scripts/start.sh`), or run `pip install 'hubui[{t}]'` here; then restart the app."
+        for t in missing
+    )
+
+
+def _wire_memory_and_status(
+    session: gr.State,
+    remembered: list[Any],
+    keys: tuple[str, ...],
+    bar: gr.Markdown,
+    status_in: list[Any],
+    *,
+    watched: list[Any],
+    model_inputs: list[Any],
+    defaults_in: list[Any],
+    defaults_out: list[Any],
+    defaults_note: gr.Markdown,
+) -> None:
+    """The wiring of the status bar, the card fields that follow the model, and the form a reload puts back."""
+    quiet: dict[str, Any] = {"show_progress": "hidden"}
+    remember = resume.remember(keys)
+    gr.on([c.change for c in remembered], remember, [session, *remembered], None, trigger_mode="always_last", **quiet)
+    gr.on([c.input for c in model_inputs], resume.forget_pending, [session], None, **quiet)
+    gr.on(
+        [c.change for c in defaults_in],
+        card_handlers.card_defaults_view,
+        defaults_in,
+        [*defaults_out, defaults_note],
+        trigger_mode="always_last",
+        **quiet,
+    ).then(resume.reapply_defaults, [session, *defaults_in[:3]], defaults_out, **quiet)
+    gr.on(
+        [c.change for c in (*status_in, *watched)],
+        status_bar.refresh,
+        [session, *status_in],
+        [bar],
+        trigger_mode="always_last",
+        **quiet,
+    )
+
+
 def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Blocks:
     """Build (not launch) the hubui Blocks.
 
@@ -85,10 +150,13 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
     use_oauth = oauth_mode(oauth)
     scratch = Path(tempfile.mkdtemp(prefix="hubui-app-"))
     atexit.register(shutil.rmtree, scratch, True)
+    store = SessionStore()  # the sessions a reloaded tab can take up again (hubui.ui.resume)
 
     with gr.Blocks(title="hubui") as app:
         session = gr.State(session_factory(use_oauth, scratch), delete_callback=close_session)
         gr.Markdown(_header(endpoint, use_oauth), elem_id="app-header")
+        bar = gr.Markdown(status_bar.status_markdown(Session(), status_bar.StatusForm()), elem_id="status-bar")
+        key = gr.Textbox("", visible="hidden", elem_id="session-key")  # this tab's resume key (see hubui.ui.resume)
 
         with gr.Tab("Login", elem_id="tab-login"):
             if use_oauth:
@@ -122,6 +190,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                 file_types=CHECKPOINT_TYPES,
                 elem_id="model-checkpoint",
             )
+            num_classes = gr.Number(
+                label="Classes (empty = the model's own; 0 = no classifier)",
+                value=None,
+                precision=0,
+                elem_id="model-num-classes",
+            )
             model_error = gr.Markdown("", elem_id="model-error")
             facts = gr.Markdown("", elem_id="model-facts")
 
@@ -142,6 +216,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                     info=forms.target_info(),
                     elem_id="convert-target",
                 )
+            gr.Markdown(_targets_note(), elem_id="convert-target-note")
             images = gr.File(
                 label="Your own parity images (optional)",
                 file_count="multiple",
@@ -166,123 +241,164 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                 views.files_frame(()), label="Exported files", interactive=False, elem_id="export-files"
             )
 
-        with gr.Tab("Card & push", elem_id="tab-push"):
-            with gr.Row():
-                with gr.Column():
-                    card: list[Any] = [
-                        gr.Dropdown(sorted(HUB_LICENSES), value=None, label="License", elem_id="card-license"),
-                        gr.Textbox(label="Language (comma-separated codes)", elem_id="card-language"),
-                        gr.Textbox(label="Tags (comma-separated)", elem_id="card-tags"),
-                        gr.Textbox(label="Datasets (comma-separated Hub ids)", elem_id="card-datasets"),
-                        gr.Textbox(label="Base model (Hub id)", elem_id="card-base-model"),
-                        gr.Dropdown(
-                            list(forms.PIPELINE_TAGS),
-                            value=forms.PIPELINE_TAGS[0],
-                            allow_custom_value=True,
-                            label="Pipeline tag",
-                            elem_id="card-pipeline-tag",
-                        ),
-                        gr.Textbox(label="Description (Markdown)", lines=4, elem_id="card-description"),
-                        gr.Textbox(label="Usage (Markdown; empty = generated snippet)", lines=3, elem_id="card-usage"),
-                        gr.Textbox(label="Citation (BibTeX)", lines=3, elem_id="card-citation"),
-                        gr.Dataframe(
-                            headers=list(forms.EVAL_COLUMNS),
-                            column_count=len(forms.EVAL_COLUMNS),
-                            row_count=1,
-                            label="Eval results",
-                            interactive=True,
-                            elem_id="card-eval",
-                        ),
-                    ]
-                    load_card = gr.Button("Load existing card", elem_id="card-load-existing")
-                with gr.Column():
-                    preview = gr.Markdown(
-                        "_Run a conversion first: the card includes its parity section._", elem_id="card-preview"
-                    )
-            with gr.Row():
-                namespace = gr.Dropdown([], label="Namespace", allow_custom_value=True, elem_id="push-namespace")
-                name = gr.Textbox(label="Repo name", elem_id="push-name")
-                branch = gr.Textbox(label="Branch (empty = main)", elem_id="push-branch")
-            with gr.Row():
-                private = gr.Checkbox(label="Private (new repos)", elem_id="push-private")
-                create_pr = gr.Checkbox(label="Open a pull request", elem_id="push-create-pr")
-                readme_mode = gr.Radio(
-                    list(forms.README_MODES),
-                    value="keep",
-                    label="Existing README",
-                    info="keep it, replace it, or merge metadata + parity section",
-                    elem_id="push-readme-mode",
-                )
-            message = gr.Textbox(label="Commit message", value="Upload model with hubui", elem_id="push-message")
-            override = gr.Checkbox(
-                label="Push even though parity did not pass (recorded in the card)", elem_id="push-override"
-            )
-            with gr.Row():
-                dry = gr.Button("Dry run", elem_id="push-dry-run")
-                push = gr.Button("Push", variant="primary", interactive=False, elem_id="push-button")
-            plan = gr.Markdown("", elem_id="push-plan")
-            result = gr.Markdown("", elem_id="push-result")
-            verification = gr.Markdown("", elem_id="push-verification")
+        tab = card_tab.build_card_tab()
+        card, sections, load_card, preview, markdown = tab.card, tab.sections, tab.load_card, tab.preview, tab.markdown
+        namespace, name, name_error, branch, private = tab.namespace, tab.name, tab.name_error, tab.branch, tab.private
+        create_pr, readme_mode, message, override = tab.create_pr, tab.readme_mode, tab.message, tab.override
+        allow_random, dry, push, plan = tab.allow_random, tab.dry, tab.push, tab.plan
+        result, verification = tab.result, tab.verification
+        if quick_ui is not None:
+            quick_ui.build_quick_tab(session, concurrency_limit=HEAVY_LIMIT, concurrency_id=HEAVY_ID)
 
         # --- wiring -----------------------------------------------------------------------------------
         # The api_names are a contract too: scripts and tests drive sessions through gradio_client with them.
+        # Every error shows once, in the output next to its cause: shown_at puts it there and raises it without a
+        # toast; show_progress="hidden" keeps gradio's "Error" pills off the outputs (see hubui.ui.errors).
+        quiet: dict[str, Any] = {"show_progress": "hidden"}
         login_out = [status, namespace, session]
-        app.load(handlers.on_load, [session], login_out, api_name="on_load")
+        # A reload takes up this tab's session again (hubui.ui.resume), before the login is looked at.
+        remembered = [library, query, results, tag, precision, tolerance, convert_target, *card, *sections]
+        remembered += [namespace, name, branch, private, create_pr, readme_mode, message, override, allow_random]
+        keys = resume.remembered_ids(resume.card_ids())
+        run_out = [verdict, table, plot, files, push]
+        app.load(
+            resume.resume_session(store, keys), [key, session], [session, key, *remembered, *run_out],
+            js=resume.READ_KEY_JS, **quiet,
+        ).then(None, [key], None, js=resume.WRITE_KEY_JS).then(
+            shown_at(handlers.on_load, 0, 3), [session], login_out, api_name="on_load", **quiet
+        ).then(resume.reapply_namespace, [session], [namespace], **quiet)  # fmt: skip
         gr.on(
             [login.click, token.submit],
-            handlers.log_in,
+            shown_at(handlers.log_in, 0, 4),
             [token, session],
             [status, token, namespace, session],
             api_name="log_in",
+            **quiet,
         )
-        logout.click(handlers.log_out, [session], login_out, api_name="log_out")
+        logout.click(shown_at(handlers.log_out, 0, 3), [session], login_out, api_name="log_out", **quiet)
 
-        gr.on(
+        gr.on(  # the list says "searching…" first: a cold search takes seconds
             [query.change, query.submit, library.change],
-            handlers.search,
+            handlers.searching,
             [library, query],
-            [results, model_error],
+            [results],
             trigger_mode="always_last",
-            show_progress="hidden",
-            api_name="search",
+            **quiet,
+        ).then(
+            shown_at(handlers.search, 1, 2), [library, query], [results, model_error], api_name="search", **quiet
+        ).then(resume.reapply_architecture, [session, library], [results], **quiet)
+        results.change(
+            shown_at(handlers.select_model, 2, 3),
+            [library, results],
+            [facts, tag, model_error],
+            api_name="select_model",
+            **quiet,
+        ).then(resume.reapply_tag, [session, library, results], [tag], **quiet).then(
+            resume.reapply_facts, [session, library, results, tag, checkpoint], [facts, model_error], **quiet
         )
-        results.change(handlers.select_model, [library, results], [facts, tag, model_error], api_name="select_model")
-        tag.input(handlers.select_tag, [library, results, tag], [facts, model_error], api_name="select_tag")
+        weights_in = [library, results, tag, checkpoint]
+        gr.on(
+            [tag.input, checkpoint.change],
+            shown_at(handlers.select_weights, 1, 2),
+            weights_in,
+            [facts, model_error],
+            trigger_mode="always_last",
+            api_name="select_tag",
+            **quiet,
+        )
+        # The repo name follows the weights unless the user typed their own (the last suggestion tells them apart).
+        suggested = gr.State("")
+        gr.on(
+            [results.change, tag.change, checkpoint.change],
+            derived.follow_name,
+            [*weights_in, name, suggested],
+            [name, suggested],
+            trigger_mode="always_last",
+            **quiet,
+        )
+        # The repo name is checked as it is typed; leaving the box splits a pasted "ns/name" into the two boxes.
+        name_in = [namespace, name]
+        gr.on(
+            [name.change, namespace.change],
+            derived.name_problem,
+            name_in,
+            [name_error],
+            trigger_mode="always_last",
+            **quiet,
+        )
+        gr.on([name.blur, name.submit], derived.split_name, name_in, [namespace, name, name_error], **quiet)
 
-        preview_in = [session, namespace, name, override, *card]
+        preview_in = [session, namespace, name, override, *card, *sections]
+        status_in = [library, results, tag, checkpoint, precision, override, allow_random]
+        run_in = [session, library, results, tag, checkpoint, precision, tolerance, images, name, override]
         run.click(
-            handlers.run_convert,
-            [session, library, results, tag, checkpoint, precision, tolerance, images, name, override, convert_target],
+            shown_at(handlers.run_convert, 3, 8, prefix="## ERROR\n", also={1: "stopped by an error"}),
+            [*run_in, convert_target, num_classes],
             [table, progress, plot, verdict, files, push, name, session],
             concurrency_limit=HEAVY_LIMIT,
             concurrency_id=HEAVY_ID,
             api_name="run_convert",
-        ).then(card_handlers.preview_card, preview_in, [preview], show_progress="hidden")
+            **quiet,
+        ).then(card_handlers.card_views, preview_in, [preview, markdown], show_progress="hidden").then(
+            status_bar.refresh, [session, *status_in], [bar], **quiet
+        )  # the run has let go of its cancel by now: the bar says how it ended
         cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
         override.change(handlers.gate, [session, override], [push])
         gr.on(
-            [c.change for c in card] + [namespace.change, name.change, override.change],
-            card_handlers.preview_card,
+            [c.change for c in (*card, *sections)] + [namespace.change, name.change, override.change],
+            card_handlers.card_views,
             preview_in,
-            [preview],
+            [preview, markdown],
             trigger_mode="always_last",
             show_progress="hidden",
         )
 
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
-        load_card.click(card_handlers.load_existing_card, [session, namespace, name, branch], [*card[:7], preview])
-        dry.click(card_handlers.dry_run, target, [plan], api_name="dry_run")
+        target += [allow_random, *sections]  # after card_handlers' oauth_token
+        card_out = [*tab.loaded, preview]
+        load_card.click(
+            shown_at(card_handlers.load_existing_card, len(card_out) - 1, len(card_out)),
+            [session, namespace, name, branch],
+            card_out,
+            **quiet,
+        )
+        dry_out = [plan]
+        dry.click(shown_at(card_handlers.dry_run, 0, len(dry_out)), target, dry_out, api_name="dry_run", **quiet)
+        push_out = [result, verification]
         push.click(
-            card_handlers.push,
+            shown_at(card_handlers.push, 0, len(push_out), also={1: ""}),  # an old verification is not this push's
             target,
-            [result, verification],
+            push_out,
             concurrency_limit=HEAVY_LIMIT,
             concurrency_id=HEAVY_ID,
             api_name="push",
+            **quiet,
         )
+        # A plan or result made from other inputs says so (a new Run, any push input or card field changed).
+        for shown in (plan, result):
+            gr.on(
+                [run.click, *(c.change for c in target[1:])],
+                derived.mark_stale,
+                [shown],
+                [shown],
+                trigger_mode="always_last",
+                **quiet,
+            )
+
+        use_markdown = tab.use_markdown
+        use_markdown.click(
+            shown_at(card_handlers.use_markdown, len(card_out) - 1, len(card_out)), [markdown], card_out, **quiet
+        )
+        _wire_memory_and_status(
+            session, remembered, keys, bar, status_in,
+            watched=[verdict, status, result], model_inputs=[library, query, results, tag, *card[:1], card[4], card[5]],
+            defaults_in=[library, results, tag, checkpoint, convert_target], defaults_out=[card[0], card[4], card[5]],
+            defaults_note=tab.defaults_note,
+        )  # fmt: skip
 
         def _unload(request: gr.Request) -> None:
-            remove_session_dir(scratch, request.session_hash)
+            if not store.detach(request.session_hash):  # a resumable session keeps its folder for a reload
+                remove_session_dir(scratch, request.session_hash)
 
         app.unload(_unload)
     return app.queue(default_concurrency_limit=LIGHT_CONCURRENCY)

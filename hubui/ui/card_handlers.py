@@ -1,29 +1,71 @@
-"""The Card & push tab's callbacks: the card preview, "Load existing card", the dry run and the push.
+"""The Card & push tab's callbacks: the card preview and its Markdown, the pre-filled fields, "Load existing card",
+the dry run and the push.
 
 A few lines each over hubui's public API, like :mod:`hubui.ui.handlers` (which keeps the login, model and
 convert callbacks). Errors leave through :func:`hubui.ui.errors.ui_handler` as ``gr.Error``, or inline where
 the tab shows them inline. The core is always given the session's token explicitly (see :mod:`hubui.ui.state`).
+
+The card form is :data:`CARD_INPUTS` (positional, as the tests and scripts call these functions) and then the
+writing-guidance sections (:data:`hubui.CARD_SECTIONS`), given by keyword after them (or after ``oauth_token``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 import hubui
+from hubui.libraries import NATIVE
 from hubui.ui import forms, views
 from hubui.ui.errors import attempt, ui_handler
 from hubui.ui.state import Session
 from hubui.ui.tokens import session_token
 
 _PROGRESS = gr.Progress()  # gradio swaps in a tracker per call; module-level keeps B008 quiet
+CARD_INPUTS = (
+    "license", "language", "tags", "datasets", "base_model", "pipeline_tag", "description", "usage", "citation",
+    "evals",
+)  # fmt: skip
+SECTIONS: tuple[str, ...] = tuple(hubui.CARD_SECTIONS)
+LOADED_KEYS = (
+    "license", "language", "tags", "datasets", "base_model", "pipeline_tag", "evals", "citation", *SECTIONS,
+    "description",
+)  # fmt: skip
+"""What "Load existing card" and "Use this Markdown" fill, in this order (then the preview)."""
 
 
 def _export(session: Session) -> hubui.ConvertResult:
     if session.result is None:
         raise hubui.InvalidInputError("Nothing to push yet.", "Run a conversion on the Convert & parity tab first.")
     return session.result
+
+
+def _library_name(result: hubui.ConvertResult) -> str:
+    """The card's ``library_name`` for the export (``transformers`` for the transformers target)."""
+    return str(hubui.card_defaults_for(result).library_name)
+
+
+def _fields(result: hubui.ConvertResult, card: tuple[Any, ...], sections: dict[str, str | None]) -> hubui.CardFields:
+    """The form as CardFields: the card written is exactly what the form shows."""
+    base = forms.card_fields(_library_name(result), *card)
+    texts = {name: (text if text and text.strip() else None) for name, text in sections.items()}
+    return dataclasses.replace(base, **texts)
+
+
+def _sections(*texts: str | None) -> dict[str, str | None]:
+    return dict(zip(SECTIONS, texts, strict=True))
+
+
+def _card(
+    session: Session, namespace: str | None, name: str | None, override: bool, card: tuple[Any, ...], sections: dict
+) -> tuple[Any, str]:
+    """The card for the session's export, or ``(None, inline message)`` when a field is wrong."""
+    result = _export(session)
+    repo = f"{namespace or 'your-name'}/{(name or '').strip() or 'model'}"
+    return attempt(hubui.make_card, result.export.folder, repo, _fields(result, card, sections), override=override)
 
 
 @ui_handler
@@ -42,45 +84,135 @@ def preview_card(
     usage: str | None,
     citation: str | None,
     evals: Any,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    training_data: str | None = None,
+    evaluation: str | None = None,
 ) -> Any:
     """The README a push would upload, rendered; problems with the fields show inline."""
     if session.result is None:
         return gr.skip()  # keeps the hint, or a README loaded from the Hub
-    library = session.result.loaded.spec.library
-    repo = f"{namespace or 'your-name'}/{(name or '').strip() or 'model'}"
-    card, message = attempt(
-        hubui.make_card,
-        session.result.export.folder,
-        repo,
-        forms.card_fields(
-            library, license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals
-        ),
-        override=override,
+    card = (license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals)
+    readme, message = _card(
+        session,
+        namespace,
+        name,
+        override,
+        card,
+        _sections(intended_use, limitations, training_data, evaluation),
     )
-    return message if card is None else views.card_markdown(str(card))
+    return message if readme is None else views.card_markdown(str(readme))
+
+
+@ui_handler
+def card_views(
+    session: Session,
+    namespace: str | None,
+    name: str | None,
+    override: bool,
+    license: str | None,
+    language: str | None,
+    tags: str | None,
+    datasets: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    description: str | None,
+    usage: str | None,
+    citation: str | None,
+    evals: Any,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    training_data: str | None = None,
+    evaluation: str | None = None,
+) -> tuple[Any, Any]:
+    """The wiring's preview event: ``(rendered preview, the README's Markdown)`` for the raw editor."""
+    if session.result is None:
+        return gr.skip(), gr.skip()
+    card = (license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals)
+    readme, message = _card(
+        session,
+        namespace,
+        name,
+        override,
+        card,
+        _sections(intended_use, limitations, training_data, evaluation),
+    )
+    return (message, gr.skip()) if readme is None else (views.card_markdown(str(readme)), str(readme))
+
+
+def _loaded_values(loaded: Any, readme: str) -> tuple[Any, ...]:
+    """Form values for :data:`LOADED_KEYS` from a :class:`hubui.card_parse.LoadedCard` (skip what it lacks)."""
+    fields, empty = loaded.fields, hubui.CardFields()
+    out: list[Any] = []
+    for key in LOADED_KEYS:
+        if key == "evals":
+            rows = [[getattr(r, c, "") for c in forms.EVAL_COLUMNS] for r in fields.eval_results]
+            out.append(pd.DataFrame(rows, columns=list(forms.EVAL_COLUMNS)) if rows else gr.skip())
+            continue
+        value = getattr(fields, key)
+        if value == getattr(empty, key) or value in (None, "", []):
+            out.append(gr.skip())  # the README does not say: keep what the form has
+        elif isinstance(value, list):
+            out.append(", ".join(str(v) for v in value))
+        else:
+            out.append(str(value))
+    note = "".join(f"> Not loaded: {views.md(line)}\n>\n" for line in loaded.left_out)
+    return (*out, (note + "\n" if note else "") + views.card_markdown(readme))
 
 
 @ui_handler
 def load_existing_card(
     session: Session, namespace: str | None, name: str | None, branch: str | None, oauth_token: gr.OAuthToken | None
 ) -> tuple[Any, ...]:
-    """Fetch the target repo's README: fill the form from its metadata, show it in the preview.
+    """Fetch the target repo's README: fill the form from it (metadata, sections, eval rows), show it in the preview.
 
     Returns:
-        Values for ``forms.CARD_KEYS`` (``gr.skip()`` where the README has none), then the preview.
+        Values for :data:`LOADED_KEYS` (``gr.skip()`` where the README has none), then the preview.
     """
     token = session.token or (oauth_token.token if oauth_token and not session.signed_out else None)
     repo = forms.repo_id(namespace, name)
     readme = hubui.fetch_readme(repo, token=token, revision=(branch or "").strip() or None)
     if readme is None:
         raise hubui.InvalidInputError(f"{repo} has no README (or does not exist).", "Fill the card fields here.")
-    hubui.load_card_metadata(readme, f"{repo}'s README")  # someone else's YAML: refuse an alias bomb first
-    values = forms.fields_from_readme(readme)
-    return (*(values.get(key, gr.skip()) for key in forms.CARD_KEYS), views.card_markdown(readme))
+    return _loaded_values(hubui.fields_from_readme(readme, f"{repo}'s README"), readme)
 
 
-def _request(session: Session, target: tuple[Any, ...]) -> hubui.PushRequest:
-    return forms.push_request(_export(session).export.folder, *target)
+@ui_handler
+def use_markdown(markdown: str | None) -> tuple[Any, ...]:
+    """The raw Markdown editor's text into the form (what a push writes is always the form's value).
+
+    Returns:
+        Values for :data:`LOADED_KEYS`, then the preview.
+    """
+    text = markdown or ""
+    if not text.strip():
+        raise hubui.InvalidInputError("The Markdown box is empty.", "Write or paste a model card in it first.")
+    return _loaded_values(hubui.fields_from_readme(text, "The Markdown box"), text)
+
+
+@ui_handler
+def card_defaults_view(
+    library: str, architecture: str | None, tag: str | None, checkpoint: Any, target: str | None
+) -> tuple[Any, ...]:
+    """The licence, base model and pipeline tag that follow the chosen model, and a note saying so.
+
+    Returns:
+        ``(license, base_model, pipeline_tag, note)``; nothing changes while no model is chosen.
+    """
+    if not architecture:
+        return gr.skip(), gr.skip(), gr.skip(), ""
+    spec = forms.model_spec(library, architecture, tag, checkpoint)
+    defaults, message = attempt(hubui.card_defaults, spec, target or NATIVE)
+    if defaults is None:
+        return gr.skip(), gr.skip(), gr.skip(), message
+    base = defaults.base_model
+    base_text = ", ".join(base) if isinstance(base, list) else (base or "")
+    return defaults.license, base_text, defaults.pipeline_tag, views.defaults_markdown(defaults)
+
+
+def _request(session: Session, target: tuple[Any, ...], allow_random_weights: bool) -> hubui.PushRequest:
+    request = forms.push_request(_export(session).export.folder, *target)
+    return dataclasses.replace(request, allow_random_weights=bool(allow_random_weights))
 
 
 @ui_handler
@@ -105,24 +237,19 @@ def dry_run(
     citation: str | None,
     evals: Any,
     oauth_token: gr.OAuthToken | None,
+    allow_random_weights: bool = False,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    training_data: str | None = None,
+    evaluation: str | None = None,
 ) -> str:
-    """What a push would commit, and the card's diff. Uploads nothing."""
+    """What a push would commit, and the card's diff (collapsed). Uploads nothing."""
+    card = (license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals)
     token = session_token(session, oauth_token)
-    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
-    fields = forms.card_fields(
-        _export(session).loaded.spec.library,
-        license,
-        language,
-        tags,
-        datasets,
-        base_model,
-        pipeline_tag,
-        description,
-        usage,
-        citation,
-        evals,
-    )
-    return views.plan_markdown(hubui.dry_run(request, fields, token=token))
+    target = (namespace, name, private, branch, create_pr, message, readme_mode, override)
+    request = _request(session, target, allow_random_weights)
+    sections = _sections(intended_use, limitations, training_data, evaluation)
+    return views.plan_markdown(hubui.dry_run(request, _fields(_export(session), card, sections), token=token))
 
 
 class _PushProgress:
@@ -164,28 +291,24 @@ def push(
     citation: str | None,
     evals: Any,
     oauth_token: gr.OAuthToken | None,
+    allow_random_weights: bool = False,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    training_data: str | None = None,
+    evaluation: str | None = None,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple[str, str]:
     """Push the session's export as one commit (or PR), then re-download and verify it."""
+    card = (license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals)
     token = session_token(session, oauth_token)
     result = _export(session)
-    request = _request(session, (namespace, name, private, branch, create_pr, message, readme_mode, override))
+    target = (namespace, name, private, branch, create_pr, message, readme_mode, override)
+    request = _request(session, target, allow_random_weights)
+    sections = _sections(intended_use, limitations, training_data, evaluation)
     tracker = _PushProgress(progress)
     published = hubui.publish(
         request,
-        forms.card_fields(
-            result.loaded.spec.library,
-            license,
-            language,
-            tags,
-            datasets,
-            base_model,
-            pipeline_tag,
-            description,
-            usage,
-            citation,
-            evals,
-        ),
+        _fields(result, card, sections),
         token=token,
         original=result.loaded,
         progress=tracker.say,
@@ -194,4 +317,15 @@ def push(
     return views.result_markdown(published), views.verification_markdown(published.verification)
 
 
-__all__ = ["dry_run", "load_existing_card", "preview_card", "push"]
+__all__ = [
+    "CARD_INPUTS",
+    "LOADED_KEYS",
+    "SECTIONS",
+    "card_defaults_view",
+    "card_views",
+    "dry_run",
+    "load_existing_card",
+    "preview_card",
+    "push",
+    "use_markdown",
+]

@@ -15,9 +15,11 @@ visitor's, so a new session starts logged in with it.
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,6 +49,14 @@ class Session:
             conversion released the original before the rebuild, and the push verifies against the original's
             outputs kept in the folder, so nothing stays in memory between steps.
         runs: How many conversions this session started (names the run folders).
+        form: The last values of the inputs a reload puts back, by elem_id (see :mod:`hubui.ui.resume`).
+        pending: Model-tab values a reload is putting back; the search and model events re-apply them until
+            the visitor changes one of those inputs.
+        tabs: How many browser tabs' ``gr.State`` hold this session (a reloaded tab resumes it): it is closed
+            when the last one lets go.
+        tab_hash: The gradio session hash of the tab that holds it now.
+        detached_at: When that tab was closed or reloaded (``time.monotonic()``), else ``None``.
+        closed: :meth:`close` ran.
     """
 
     oauth: bool = False
@@ -59,6 +69,12 @@ class Session:
     cancel: threading.Event | None = field(default=None, repr=False)
     result: ConvertResult | None = field(default=None, repr=False)
     runs: int = 0
+    form: dict[str, Any] = field(default_factory=dict, repr=False)
+    pending: dict[str, Any] = field(default_factory=dict, repr=False)
+    tabs: int = 1
+    tab_hash: str | None = None
+    detached_at: float | None = None
+    closed: bool = False
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Session:
         # gradio deep-copies a state's initial value; ours is made fresh per session by the factory,
@@ -99,7 +115,8 @@ class Session:
         """End the session: stop its conversion, drop its token and result, remove its folder."""
         if self.cancel is not None:
             self.cancel.set()
-        self.token, self.identity, self.result = None, None, None
+        self.token, self.identity, self.result, self.closed = None, None, None, True
+        self.form, self.pending = {}, {}
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             logger.debug("removed the session folder %s", self.workdir)
@@ -107,9 +124,72 @@ class Session:
 
 
 def close_session(session: Session | None) -> None:
-    """``gr.State``'s delete callback: runs when gradio drops a session's state."""
+    """``gr.State``'s delete callback: runs when gradio drops a tab's state; the last tab closes the session."""
     if isinstance(session, Session):
-        session.close()
+        session.tabs -= 1
+        if session.tabs <= 0:
+            session.close()
+
+
+RESUME_KEEP_S = 600.0  # a closed or reloaded tab's session waits this long to be resumed, then it is closed
+
+
+class SessionStore:
+    """Sessions that a reloaded browser tab can take up again, by a random key the tab keeps.
+
+    The key (``secrets.token_urlsafe(32)``) lives in the tab's ``sessionStorage``: it survives a reload of that
+    tab, and is not shared with other tabs or kept after the tab is closed. It is not the token: the token stays
+    in the server's memory, in the :class:`Session`, as always. A session whose tab went away is kept
+    :data:`RESUME_KEEP_S` seconds for a reload to resume, then closed (its folder removed).
+
+    Args:
+        keep_s: How long a detached session waits to be resumed.
+    """
+
+    def __init__(self, keep_s: float = RESUME_KEEP_S) -> None:
+        self.keep_s = keep_s
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def register(self, session: Session, tab_hash: str | None) -> str:
+        """Make ``session`` resumable; returns its new key."""
+        key = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sweep()
+            self._sessions[key] = session
+            session.tab_hash, session.detached_at = tab_hash, None
+        return key
+
+    def resume(self, key: str | None, tab_hash: str | None) -> Session | None:
+        """The session stored under ``key``, now held by the tab ``tab_hash`` as well; ``None`` if there is none."""
+        with self._lock:
+            self._sweep()
+            session = self._sessions.get(key or "")
+            if session is None or session.closed:
+                return None
+            session.tabs += 1
+            session.tab_hash, session.detached_at = tab_hash, None
+            return session
+
+    def detach(self, tab_hash: str | None) -> bool:
+        """The tab ``tab_hash`` went away (closed or reloading); returns whether it held a resumable session."""
+        with self._lock:
+            found = False
+            for session in self._sessions.values():
+                if tab_hash and session.tab_hash == tab_hash and not session.closed:
+                    session.detached_at, found = time.monotonic(), True
+            self._sweep()
+            return found
+
+    def _sweep(self) -> None:
+        """Forget closed sessions; close those detached longer than :attr:`keep_s`."""
+        now = time.monotonic()
+        for key, session in list(self._sessions.items()):
+            expired = session.detached_at is not None and now - session.detached_at > self.keep_s
+            if expired:
+                session.close()
+            if session.closed:
+                del self._sessions[key]
 
 
 def session_factory(oauth: bool, scratch_root: Path) -> Callable[[], Session]:

@@ -16,7 +16,7 @@ import pandas as pd
 from hubui.progress import STAGE_LABELS, STAGES, duration_text, percent_text, time_left_text
 
 if TYPE_CHECKING:
-    from hubui import Identity, ModelFacts, ParityReport, PublishResult, PushPlan, Verification
+    from hubui import CardFields, Identity, ModelFacts, ParityReport, PublishResult, PushPlan, Verification
     from hubui.progress import StageStatus
 
 PARITY_COLUMNS = (
@@ -203,7 +203,11 @@ def card_markdown(readme: str) -> str:
 
 
 def plan_markdown(plan: PushPlan) -> str:
-    """The dry run: target, files and sizes, and the README's diff."""
+    """The dry run: target, files and sizes, the card's warnings, and the README's diff, collapsed.
+
+    The diff can run to thousands of lines: it sits in a closed ``<details>`` block (click "Card diff" to open it),
+    so that what comes after it on the page stays in view.
+    """
     lines = [
         f"**Dry run: nothing was uploaded.** {md(plan.user)} → {code(plan.repo_id)} "
         f"({'existing repo' if plan.repo_exists else 'new repo'}), {md(plan.target)}",
@@ -215,10 +219,31 @@ def plan_markdown(plan: PushPlan) -> str:
         "",
         f"README: {md(plan.readme_action)}; parity verdict of the folder: {md(plan.parity_verdict or 'none')}",
     ]
+    if plan.weights_origin:
+        lines += ["", f"Weights: {md(plan.weights_origin)}"]
+    if plan.warnings:
+        lines += ["", "The card will lack:", *[f"- {md(warning)}" for warning in plan.warnings]]
     if plan.readme_diff:
-        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", plan.readme_diff)), default=0))
-        lines += ["", "Card diff:", f"{fence}diff", plan.readme_diff.rstrip("\n"), fence]
+        diff = plan.readme_diff.rstrip("\n")
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", diff)), default=0))
+        count = diff.count("\n") + 1
+        lines += ["", f"<details><summary>Card diff ({count} lines)</summary>", "", f"{fence}diff", diff, fence]
+        lines += ["", "</details>"]
     return "\n".join(lines)
+
+
+def defaults_markdown(defaults: CardFields) -> str:
+    """The note over the card form: which fields were filled from the model, and that they can be edited."""
+    base = defaults.base_model
+    bases = ", ".join(base) if isinstance(base, list) else base
+    licence = code(defaults.license) if defaults.license else "unknown (pick the one the weights' source states)"
+    if defaults.license == "other" and defaults.license_name:
+        licence += f" ({code(defaults.license_name)})"
+    return (
+        f"Filled from the model: licence {licence}, base model {code(bases) if bases else 'none'}, "
+        f"pipeline tag {code(defaults.pipeline_tag) if defaults.pipeline_tag else 'none'}. "
+        "Check and edit them: the card says what this form says."
+    )
 
 
 def result_markdown(result: PublishResult) -> str:
@@ -245,6 +270,7 @@ __all__ = [
     "FILE_COLUMNS",
     "PARITY_COLUMNS",
     "card_markdown",
+    "defaults_markdown",
     "facts_markdown",
     "files_frame",
     "human_size",
