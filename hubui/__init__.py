@@ -98,6 +98,12 @@ _EXPORTS: dict[str, str] = {
     "dry_run": "hubui.pipeline",
     "publish": "hubui.pipeline",
     "reference_from_folder": "hubui.pipeline",
+    # quick mode: a Hub repo's verified safetensors / card fix, proposed as a PR to it
+    "QuickEvent": "hubui.quick",
+    "QuickRequest": "hubui.quick",
+    "QuickResult": "hubui.quick",
+    "iter_quick": "hubui.quick",
+    "run_quick": "hubui.quick",
     # a running conversion's stages, their progress and the time left, for live display
     "StageStatus": "hubui.progress",
     "StageTracker": "hubui.progress",

@@ -393,6 +393,26 @@ def _publish(
     return EXIT_FAILED if status == "failed" else EXIT_OK
 
 
+# --- quick ------------------------------------------------------------------------------------------
+def _cmd_quick(args: argparse.Namespace) -> int:
+    from hubui.quick import QuickRequest, iter_quick
+
+    result = None
+    for event in iter_quick(QuickRequest(args.repo_id, revision=args.revision, token=args.token)):
+        if event.result is None:
+            _err(f"[{event.stage}] {event.message}")
+        result = event.result or result
+    if result is None:
+        raise ExportError("Quick mode ended without a result", "Report this as a hubui bug.")
+    if args.json:
+        _emit_json(args, result.to_dict())
+    else:
+        _emit(args, result.to_text())
+    if result.verification == "not completed":
+        return EXIT_NOT_VERIFIED
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 # --- batch ------------------------------------------------------------------------------------------
 def _cmd_batch(args: argparse.Namespace) -> int:
     from hubui.batching import batch
@@ -425,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         "models": _cmd_models,
         "convert": _cmd_convert,
         "push": _cmd_push,
+        "quick": _cmd_quick,
         "batch": _cmd_batch,
         "space deploy": _cmd_space_deploy,
     }

@@ -138,6 +138,20 @@ def build_parser(commands: Mapping[str, Command], description: str | None = None
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.set_defaults(func=commands["push"])
 
+    p = sub.add_parser(
+        "quick",
+        help="propose the verified safetensors / model card fix to a Hub repo as a pull request",
+        description="Read a Hub model repo (timm, or open_clip's hf-hub: repos) on HF_ENDPOINT; when it lacks "
+        "safetensors weights, a model card or the card's library_name / pipeline_tag, load it with the library's "
+        "own loader, convert it, prove parity and open a pull request with the fix, then verify the PR's commit. "
+        "A repo with nothing to fix gets no PR.",
+    )
+    p.add_argument("repo_id", metavar="REPO_ID", help="owner/name or hf-hub:owner/name (optionally @branch)")
+    p.add_argument("--revision", metavar="BRANCH", help="the branch to read and to open the PR against (main)")
+    p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    p.set_defaults(func=commands["quick"])
+
     p = sub.add_parser("batch", help="convert, push and verify every model of a manifest (locally or on Ray)")
     p.add_argument("manifest", help="YAML or JSON file with 'defaults' and 'models'")
     p.add_argument("--workers", type=_positive_int, metavar="N", help="entries at once (default: memory and cores)")
