@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from hubui.provenance import WeightsOrigin, describe_origin, origin_of_report
+
 PARITY_HEADING = "Conversion and parity"
 _PARITY_START = "<!-- hubui:parity:start -->"
 _PARITY_END = "<!-- hubui:parity:end -->"
@@ -112,6 +114,29 @@ _PARITY_COLUMNS = (
 )
 
 
+def _origin_phrase(origin: WeightsOrigin | None) -> str:
+    """What the card's first sentence says about the weights (a Markdown fragment)."""
+    if origin is None:
+        return "; where its weights came from is not recorded in this export"
+    if origin.is_random:
+        return f" with random weights (seed {origin.seed}): **this is not a trained model**"
+    if origin.kind == "pretrained":
+        text = f" with the weights of the pretrained tag {_inline_code(origin.tag)}"
+    elif origin.kind == "checkpoint":
+        text = (
+            f" with the weights of checkpoint {_inline_code(origin.checkpoint_name)} "
+            f"(sha256 {_inline_code(origin.checkpoint_sha256)})"
+        )
+    else:
+        text = f" with the weights of the Hub repo {_inline_code(origin.repo_id)} at {_inline_code(origin.revision)}"
+    if origin.new_classifier is not None:
+        text += (
+            f", and a new {origin.new_classifier}-class classifier with random weights (seed {origin.seed}): "
+            "**the classifier is not trained**"
+        )
+    return text
+
+
 def _parity_section(
     parity: Mapping[str, Any] | None,
     *,
@@ -121,9 +146,10 @@ def _parity_section(
     override_note: str | None,
 ) -> str:
     lines = [_PARITY_START, f"## {PARITY_HEADING}", ""]
+    origin = origin_of_report(parity)
     lines.append(
-        f"Converted from {_inline_code(source)} with hubui. The original model and "
-        "the model loaded back from the exported files were run on the same inputs and their outputs compared."
+        f"Converted from {_inline_code(source)}{_origin_phrase(origin)}. hubui ran the original model and the model "
+        "loaded back from the exported files on the same inputs and compared their outputs."
     )
     lines.append("")
     if parity is None:
@@ -143,6 +169,7 @@ def _parity_section(
         if override_note:
             verdict_line += " — **overridden at push time**, see the note above"
         lines.append(verdict_line)
+        lines.append(f"- **Weights:** {_cell(describe_origin(origin))}")
         reasons = parity.get("reasons")
         if isinstance(reasons, (list, tuple)):
             lines += [f"  - {_cell(reason)}" for reason in reasons[:20]]
@@ -163,7 +190,7 @@ def _parity_section(
             ]
             lines.append(f"- **Inputs:** {_num(inputs.get('count'))} ({', '.join(parts)})")
         if _pairs(parity.get("weights")):
-            lines.append(f"- **Weights:** {_pairs(parity.get('weights'))}")
+            lines.append(f"- **Saved weights check:** {_pairs(parity.get('weights'))}")
         if parity.get("diverging_module"):
             lines.append(f"- **First diverging module:** {_inline_code(parity['diverging_module'])}")
     versions: dict[str, str] = {}

@@ -4,8 +4,9 @@ Each sub-command is a thin call into the core (:mod:`hubui.pipeline`, :mod:`hubu
 are declared in :mod:`hubui.cli_parser` and the text it prints comes from :mod:`hubui.cli_format`.
 Results go to stdout (one JSON object with ``--json``); progress, warnings and errors go to stderr.
 Exit codes: 0 success, 1 parity or verification failed (or the parity gate refused a push), 2 bad input
-(message and hint, no traceback), 3 the push landed but its verification could not be completed (e.g. the
-network dropped), 130 Ctrl+C, 143 SIGTERM (both after the command's clean-up ran: see :mod:`hubui.shutdown`).
+(message and hint, no traceback; also a push of random weights without --allow-random-weights), 3 the push
+landed but its verification could not be completed (e.g. the network dropped), 130 Ctrl+C, 143 SIGTERM (both after
+the command's clean-up ran: see :mod:`hubui.shutdown`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hubui.errors import ExportError, HubUIError, InvalidInputError, NamespaceForbiddenError, ParityFailedError
+from hubui.errors import (
+    ExportError,
+    HubUIError,
+    InvalidInputError,
+    NamespaceForbiddenError,
+    ParityFailedError,
+    RandomWeightsError,
+)
 from hubui.libraries import DEFAULT_SOURCE, NATIVE
 from hubui.logsafe import install_log_redaction
 from hubui.shutdown import EXIT_TERMINATED, Terminated, interrupt_on_sigterm
@@ -102,6 +110,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"local Hub: {hub.url}  (data in {root})", flush=True)
     print(f"demo user: demo   demo token: {token}", flush=True)
     try:
+        from hubui.demo_seed import seed_for_demo
+
+        print(seed_for_demo(hub.url, token), flush=True)  # one honestly labelled random-weights model
         _launch_app(args.host, port, hub.url)
     finally:
         hub.stop()
@@ -269,10 +280,12 @@ def _given_model_flags(args: argparse.Namespace) -> list[str]:
 
 
 def _card_source(result: ConvertResult) -> str | None:
-    """Where the weights came from, for the card; a local checkpoint is named by file only."""
+    """The model the card says it was converted from (a pretrained tag's Hub repo); ``None`` for the format's
+    ``library:architecture``. The card's own sentence on the weights comes from ``parity.json``'s origin, so a
+    checkpoint (named there by file name and sha256, never by path) and random weights are not named twice."""
     spec = result.loaded.spec
-    if spec.checkpoint is not None:
-        return f"checkpoint {Path(spec.checkpoint).name}"
+    if spec.checkpoint is not None or (spec.pretrained is None and spec.hf_hub_id is None):
+        return None
     return result.loaded.source or None
 
 
@@ -289,6 +302,13 @@ def _cmd_push(args: argparse.Namespace) -> int:
         )
     if args.from_dir is None and args.model is None:
         raise InvalidInputError("Nothing to push: give --from DIR or --model ARCH", "See `hubui push --help`.")
+    if args.from_dir is None and args.pretrained is None and args.checkpoint is None and not args.allow_random_weights:
+        # Refused before the conversion: the push gate would refuse the folder anyway.
+        seed = args.seed if args.seed is not None else 0
+        raise RandomWeightsError(
+            f"No --pretrained or --checkpoint given: {args.model!r} would be pushed with random weights (seed {seed}), "
+            "not a trained model; nothing was converted or pushed."
+        )
     # Everything cheap first: a typo must not cost a conversion.
     namespace, _ = validate_repo_id(args.repo_id)
     validate_branch(args.revision)
@@ -304,6 +324,9 @@ def _cmd_push(args: argparse.Namespace) -> int:
         original = source = None
         if args.from_dir is not None:
             folder = Path(args.from_dir).expanduser()
+            from hubui.provenance import describe_origin, read_weights_origin
+
+            _err(f"weights: {describe_origin(read_weights_origin(folder))}")  # an older folder: "not recorded"
         else:
             if args.out is None:
                 folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hubui-push-"))) / "export"
@@ -330,6 +353,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
             commit_description=args.commit_description or "",
             readme_mode=args.readme,
             allow_failed_parity=args.allow_failed_parity,
+            allow_random_weights=args.allow_random_weights,
             hf_tokenizer_self=args.hf_tokenizer_self,
             tag=args.tag,
             **request_kwargs,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubui.errors import InvalidInputError
+from hubui.provenance import UNKNOWN_ORIGIN_TEXT, describe_origin, origin_of_report
 
 if TYPE_CHECKING:
     from hubui.pipeline import ConvertResult
@@ -145,15 +146,16 @@ def parity_text(report: Mapping[str, Any], files: Iterable[tuple[str, int]] = ()
         folder: The folder written, if any.
 
     Returns:
-        Verdict line, per-output metrics table, weights check, tolerance, reasons and diverging module
-        on failure, and the files with their sizes.
+        Verdict line (with the weights' origin), per-output metrics table, weights check, tolerance, reasons and
+        diverging module on failure, and the files with their sizes.
     """
     verdict = str(report.get("verdict", "?"))
     inputs = report.get("inputs") or {}
     count = inputs.get("count")
     kinds = ", ".join(f"{inputs[k]} {k}" for k in ("real", "synthetic", "user") if inputs.get(k))
+    origin = describe_origin(origin_of_report(report))  # part of the verdict: a PASS on random weights is no model
     lines = [
-        f"parity: {verdict.upper()}  ({report.get('precision')} export of "
+        f"parity: {verdict.upper()} — {origin}  ({report.get('precision')} export of "
         f"{report.get('library')}:{report.get('architecture')}; {count} inputs{': ' + kinds if kinds else ''}; "
         f"{report.get('batches_done')}/{report.get('batches_total')} batches, {report.get('elapsed_s', 0):.1f} s)",
         "",
@@ -258,6 +260,8 @@ def plan_text(plan: Mapping[str, Any]) -> str:
         f"repo:    {plan.get('repo_id')} ({state}), pushing as {plan.get('user')}",
         f"target:  {plan.get('target')}",
         f"parity:  {plan.get('parity_verdict') or 'no parity.json'}",
+        f"weights: {plan.get('weights_origin') or UNKNOWN_ORIGIN_TEXT}",
+        *(f"warning: {w}" for w in plan.get("warnings") or ()),
         f"files that would be committed: {len(files)}, {human_size(int(plan.get('total_bytes', 0)))} in all",
         files_table(files),
         f"README:  {plan.get('readme_action')}",

@@ -126,6 +126,12 @@ def build_parser(commands: Mapping[str, Command], description: str | None = None
         help="open_clip with a Hugging Face tokenizer: the pushed config loads the tokenizer from this repo",
     )
     p.add_argument("--allow-failed-parity", action="store_true", help="push even if parity failed (the card says so)")
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="push random weights (no --pretrained or --checkpoint): not a trained model (the card says so); "
+        "refused without this flag",
+    )
     p.add_argument("--token", help="Hub token; prefer the HF_TOKEN environment variable (never printed)")
     p.add_argument("--dry-run", action="store_true", help="show what would be committed; upload nothing")
     p.add_argument("--no-verify", action="store_true", help="skip the re-download check after the push")

@@ -115,6 +115,15 @@ class PushError(HubUIError):
     default_hint = "Nothing was committed; fix the cause and push again."
 
 
+class RandomWeightsError(PushError):
+    """A push of random weights (not a trained model) that was not explicitly allowed."""
+
+    default_hint = (
+        "Pass --allow-random-weights (CLI) / tick the confirmation (app), or PushRequest(allow_random_weights=True), "
+        "to push them anyway: the card says they are random. Or convert with a pretrained tag or a checkpoint."
+    )
+
+
 # --- local hub --------------------------------------------------------------------------------------
 class LocalHubConfigError(InvalidInputError):
     default_hint = "Users look like 'name:TOKEN:write' or 'name:TOKEN:read'; orgs like 'org:user1,user2'."
@@ -172,6 +181,7 @@ __all__ = [
     "NotLoggedInError",
     "ParityFailedError",
     "PushError",
+    "RandomWeightsError",
     "ReadOnlyTokenError",
     "exception_chain",
     "first_line",

@@ -16,11 +16,23 @@ from hubui.errors import (
 )
 
 
+def unservable_error(repo_id: str, name: str, endpoint: str) -> ModelNotFoundError:
+    """The error for a pretrained tag whose repo the Hub does not have (e.g. an offline local Hub)."""
+    return ModelNotFoundError(
+        f"This Hub ({endpoint}) cannot serve {repo_id}, the pretrained weights of {name!r}.",
+        hint=f"Pick random weights or a tag marked available, or set HF_ENDPOINT to a Hub that has {repo_id}.",
+    )
+
+
 @contextmanager
-def hub_errors(repo_id: str, what: str, missing_hint: str | None = None) -> Iterator[None]:
+def hub_errors(
+    repo_id: str, what: str, missing_hint: str | None = None, *, pretrained: str | None = None
+) -> Iterator[None]:
     """Translate huggingface_hub / network / load failures into hubui errors naming the repo.
 
     ``missing_hint`` replaces the hint given when the repo lacks the file (timm's file names by default).
+    ``pretrained`` is the catalog name of a pretrained tag whose weights ``repo_id`` holds: a Hub without that
+    repo gives :func:`unservable_error`, which says how to get weights that load.
     """
     import httpx
     from huggingface_hub import constants
@@ -52,6 +64,8 @@ def hub_errors(repo_id: str, what: str, missing_hint: str | None = None) -> Iter
             hint="Request access on the repo's page and log in with a token that has it.",
         ) from exc
     except RepositoryNotFoundError as exc:
+        if pretrained is not None:
+            raise unservable_error(repo_id, pretrained, endpoint) from exc
         raise ModelNotFoundError(
             f"Hub repo '{repo_id}' not found at {endpoint} (needed for {what}).",
             hint="Check the name and HF_ENDPOINT; log in if the repo is private.",
@@ -94,4 +108,4 @@ def hub_errors(repo_id: str, what: str, missing_hint: str | None = None) -> Iter
         raise ModelError(f"Could not build {what} from '{repo_id}': {first_line(exc)}.") from exc
 
 
-__all__ = ["hub_errors"]
+__all__ = ["hub_errors", "unservable_error"]

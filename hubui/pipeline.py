@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 from huggingface_hub import ModelCard
 
 from hubui.card import CardFields, build_card, default_fields
+from hubui.card_prefill import fields_for_folder
 from hubui.catalog import pretrained_name
 from hubui.errors import ExportError, InvalidInputError
 from hubui.export import read_export_config, read_export_precision
@@ -362,16 +363,7 @@ def _folder_facts(folder: Path) -> dict[str, Any]:
 
 
 def _fields_for(library: str, fields: CardFields | None) -> CardFields:
-    defaults = default_fields(library)
-    if fields is None:
-        return defaults
-    plain = CardFields()  # the default library's defaults
-    changes: dict[str, Any] = {}
-    if fields.library_name == plain.library_name and defaults.library_name != plain.library_name:
-        changes["library_name"] = defaults.library_name
-    if fields.pipeline_tag == plain.pipeline_tag and defaults.pipeline_tag != plain.pipeline_tag:
-        changes["pipeline_tag"] = defaults.pipeline_tag
-    return replace(fields, **changes) if changes else fields
+    return default_fields(library) if fields is None else fields_for_folder(fields, library)
 
 
 def make_card(
@@ -388,9 +380,9 @@ def make_card(
         folder: The exported folder (reads ``config.json`` and ``parity.json``).
         repo_id: The target repo; the usage snippet loads it.
         fields: The user's card fields; when ``None``, the defaults of the folder's format
-            (:func:`hubui.card.default_fields`, from ``Format.card``). Given fields whose ``library_name`` /
-            ``pipeline_tag`` are still the default library's (``CardFields()``) get the format's instead: one
-            library's snippet on another library's card would not run.
+            (:func:`hubui.card.default_fields`, from ``Format.card``). Given fields are written as they are (a
+            pipeline tag the user chose is kept); only fields still naming ``CardFields()``'s library get the
+            format's library, and its pipeline tag if still the default (:func:`hubui.card_prefill.fields_for_folder`).
         source: Where the weights came from; defaults to the format's ``card_source`` (``library:architecture``).
         override: The push overrides a failed parity; the card says so.
 

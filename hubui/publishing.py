@@ -2,9 +2,10 @@
 
 Order of work, so that nothing is uploaded when anything before the commit fails: validate the
 request, check the folder's files (regular files only: :mod:`hubui.push_files`), the parity gate, the
-token's identity and rights, read the repo's existing README, check that a requested tag is free, and only
-then create the repo/branch, check its visibility again, open the files, and send a single commit (to a
-branch or as a PR; a PR that already proposes the same files is reused: :mod:`hubui.pr_reuse`).
+random-weights gate (:mod:`hubui.provenance`), the token's identity and rights, read the repo's existing README,
+check that a requested tag is free, and only then create the repo/branch, check its visibility again, open the
+files, and send a single commit (to a branch or as a PR; a PR that already proposes the same files is reused:
+:mod:`hubui.pr_reuse`).
 
 The pieces live next to it: the names (:mod:`hubui.push_names`), the request and answers
 (:mod:`hubui.push_types`), retries and error translation (:mod:`hubui.push_retry`), the session and the
@@ -25,13 +26,15 @@ import httpx2
 from huggingface_hub import CommitOperationAdd, ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 
+from hubui.card_lint import card_warnings
 from hubui.card_merge import card_diff, merge_card
 from hubui.card_rules import raise_for_card_text
 from hubui.errors import InvalidCardError, InvalidInputError, ParityFailedError, exception_chain
 from hubui.libraries import format_names, get_format
 from hubui.pr_reuse import find_identical_open_pr
 from hubui.preflight import check_push_sizes
-from hubui.push_checks import check_target, check_visibility_again
+from hubui.provenance import read_weights_origin
+from hubui.push_checks import check_random_weights, check_target, check_visibility_again
 from hubui.push_files import PlannedFile, commit_operations, folder_files, read_text_checked
 from hubui.push_names import validate_branch, validate_repo_id, validate_tag
 from hubui.push_retry import (
@@ -95,6 +98,11 @@ def check_parity_gate(folder: Path, allow_failed_parity: bool) -> str | None:
     return verdict
 
 
+def _origin_line(folder: Path) -> str | None:
+    origin = read_weights_origin(folder)
+    return origin.describe() if origin is not None else None
+
+
 def _folder_files(folder: Path) -> list[PlannedFile]:
     files = folder_files(folder)  # refuses links, FIFOs, sockets and devices, naming them
     check_push_sizes(folder, ((f.path, f.size) for f in files))  # the Hub refuses a file over 50 GB: say so first
@@ -139,6 +147,7 @@ def _prepare(
 ) -> tuple[_Session, list[PlannedFile], str | None, str | None, bool | None, str | None]:
     files = _folder_files(Path(request.folder))
     verdict = check_parity_gate(Path(request.folder), request.allow_failed_parity)
+    check_random_weights(Path(request.folder), request.allow_random_weights)
     session = _Session(request, token, say)
     overrides = _overrides(request)
     files = [PlannedFile(f.path, len(overrides[f.path])) if f.path in overrides else f for f in files]
@@ -188,6 +197,7 @@ def plan_push(request: PushRequest, card: ModelCard | str | None = None, token: 
     Raises:
         InvalidRepoIdError, InvalidRevisionError, InvalidInputError: Bad request values.
         ParityFailedError: Parity did not pass and no override was given.
+        RandomWeightsError: The folder holds random weights and ``request.allow_random_weights`` is false.
         NotLoggedInError, InvalidTokenError, ReadOnlyTokenError, NamespaceForbiddenError: Auth problems.
         HubUnreachableError: The Hub cannot be reached.
     """
@@ -202,6 +212,9 @@ def plan_push(request: PushRequest, card: ModelCard | str | None = None, token: 
         readme_diff=card_diff(existing, readme) if readme is not None else "",
         parity_verdict=verdict,
         readme_text=readme,
+        weights_origin=_origin_line(Path(request.folder)),
+        # The README the repo will have: the uploaded one, else the one kept (unless it was too large to read).
+        warnings=() if readme is None and existing == _UNREAD_README else card_warnings(readme or existing),
     )
 
 

@@ -4,20 +4,48 @@
 PR onto someone else's repo that does not exist (or onto a branch they lack, which the proposer cannot
 create), a tag that already exists. ``check_visibility_again`` runs after the repo was created and right
 before the commit: between hubui's first look and its ``create_repo(exist_ok=True)``, someone may have
-created the repo public, and ``create_repo`` does not say so.
+created the repo public, and ``create_repo`` does not say so. ``check_random_weights`` runs first, before any
+request: a folder of random weights (its ``parity.json`` says so, see :mod:`hubui.provenance`) is pushed only when
+that was asked for explicitly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hubui.errors import NamespaceForbiddenError, PushError
+from hubui.errors import NamespaceForbiddenError, PushError, RandomWeightsError
+from hubui.provenance import WeightsOrigin, read_weights_origin
 from hubui.push_tags import check_tag_free
 
 if TYPE_CHECKING:
     from hubui.push_session import _Session
     from hubui.push_types import PushRequest
+
+
+def check_random_weights(folder: Path, allow_random_weights: bool) -> WeightsOrigin | None:
+    """Refuse to push random weights (not a trained model) unless that was asked for explicitly.
+
+    Args:
+        folder: The export folder; its ``parity.json`` records where the weights came from.
+        allow_random_weights: ``PushRequest.allow_random_weights`` (``--allow-random-weights``, the app's
+            confirmation).
+
+    Returns:
+        The origin recorded, or ``None`` when the folder records none (converted before hubui recorded it,
+        or no ``parity.json``): such a push goes ahead, and the card says the origin is not recorded.
+
+    Raises:
+        RandomWeightsError: The weights are random and ``allow_random_weights`` is false; nothing was uploaded.
+    """
+    origin = read_weights_origin(folder)
+    if origin is not None and origin.is_random and not allow_random_weights:
+        # No folder path in the message: in the app it is a server path that means nothing to the user.
+        raise RandomWeightsError(
+            f"This export holds random weights (seed {origin.seed}), not a trained model; nothing was pushed."
+        )
+    return origin
 
 
 def check_visibility_again(session: _Session, request: PushRequest, say: Callable[[str], None]) -> None:
@@ -81,4 +109,4 @@ def check_target(session: _Session, request: PushRequest, private: bool | None) 
         session.retrying(lambda: check_tag_free(session.api, repo, str(request.tag)), "reading the tags")
 
 
-__all__ = ["check_target", "check_visibility_again"]
+__all__ = ["check_random_weights", "check_target", "check_visibility_again"]

@@ -34,6 +34,9 @@ class PushRequest:
             See :func:`hubui.export.hub_config_override`.
         tag: A tag to put on the pushed commit (``v1``). It must not exist yet (checked before any upload);
             :func:`hubui.pipeline.publish` creates it once verification passed. Not with ``create_pr``.
+        allow_random_weights: Push a folder whose ``parity.json`` says its weights are random (not a trained
+            model; see :mod:`hubui.provenance`). Without it such a push (and its dry run) is refused with
+            :class:`~hubui.errors.RandomWeightsError`; with it, the card still says the weights are random.
     """
 
     folder: Path
@@ -47,6 +50,7 @@ class PushRequest:
     allow_failed_parity: bool = False
     hf_tokenizer_self: bool = False
     tag: str | None = None
+    allow_random_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,10 @@ class PushPlan:
         readme_diff: Unified diff from the existing README to the uploaded one ('' if unchanged).
         parity_verdict: The verdict in the folder's ``parity.json``.
         readme_text: The README that would be uploaded, or ``None``.
+        weights_origin: Where the folder's weights came from, in one line
+            (:meth:`hubui.provenance.WeightsOrigin.describe`); ``None`` when its ``parity.json`` does not say.
+        warnings: What the repo's card will lack for its readers (no licence...), one line each; they do not stop
+            the push (:func:`hubui.card_lint.card_warnings`).
     """
 
     repo_id: str
@@ -74,6 +82,8 @@ class PushPlan:
     readme_diff: str
     parity_verdict: str | None
     readme_text: str | None = field(default=None, repr=False)
+    weights_origin: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -90,6 +100,8 @@ class PushPlan:
             "readme_action": self.readme_action,
             "readme_diff": self.readme_diff,
             "parity_verdict": self.parity_verdict,
+            "weights_origin": self.weights_origin,
+            "warnings": list(self.warnings),
         }
 
 

@@ -22,10 +22,10 @@ from hubui.spec import PRECISIONS, ModelSpec
 # Keys an entry may have; the first three have no default. ``model`` is the library's name (``arch``, or
 # ``arch`` and a pretrained tag joined by the library's separator: ``arch.tag``, ``arch:tag``); ``checkpoint``
 # (a local file) or ``hf_hub_id`` (a Hub repo) gives the weights instead of a tag; none of the three means
-# random weights seeded by ``seed``.
+# random weights seeded by ``seed``, which are pushed only with ``allow_random_weights: true`` (not a trained model).
 ENTRY_KEYS = (
     "library", "model", "repo_id", "checkpoint", "hf_hub_id", "precision", "target", "card", "revision",
-    "create_pr", "private", "seed",
+    "create_pr", "private", "seed", "allow_random_weights",
 )  # fmt: skip
 # What ``defaults`` may set: everything but what names one model.
 DEFAULT_KEYS = tuple(k for k in ENTRY_KEYS if k not in ("model", "repo_id", "checkpoint", "hf_hub_id"))
@@ -63,6 +63,8 @@ class BatchEntry:
         create_pr: Open a pull request instead of committing to the branch.
         private: Create the repo private.
         seed: Seed of random weights (no tag, checkpoint or repo).
+        allow_random_weights: Push random weights (no tag, checkpoint or repo): not a trained model, and the card
+            says so. Without it the manifest check refuses such an entry before any work starts.
     """
 
     index: int
@@ -78,6 +80,7 @@ class BatchEntry:
     create_pr: bool = False
     private: bool = False
     seed: int = 0
+    allow_random_weights: bool = False
 
     @property
     def name(self) -> str:
@@ -109,6 +112,8 @@ class BatchEntry:
         A resumed run trusts its journal only for an entry whose fingerprint did not change.
         """
         data: dict[str, Any] = {k: v for k, v in asdict(self).items() if k != "index"}
+        if not data["allow_random_weights"]:
+            del data["allow_random_weights"]  # a journal written before the key existed still matches
         for key in ("checkpoint", "card"):
             if data[key] is not None:
                 data[key] = _file_sha256(Path(data[key]))
@@ -215,6 +220,12 @@ def parse_manifest(
         else:
             seen[key] = i
         entries.append(entry)
+        random = entry.tag is None and entry.checkpoint is None and entry.hf_hub_id is None
+        if random and not entry.allow_random_weights:
+            problems.append(  # apart from the checks above: the entry still counts as the target of its repo
+                f"{where}: no pretrained tag, checkpoint or hf_hub_id: random weights (seed {entry.seed}) are not a "
+                "trained model; set allow_random_weights: true to push them anyway"
+            )
     if problems:
         raise ManifestError(source, problems)
     return Manifest(path, tuple(entries))
@@ -252,7 +263,7 @@ def _check_entry(e: dict[str, Any], where: str, base: Path) -> list[str]:
     check("precision", e.get("precision") in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
     targets = target_names()
     check("target", e.get("target") in targets, f"must be one of {', '.join(targets)}")
-    for key in ("create_pr", "private"):
+    for key in ("create_pr", "private", "allow_random_weights"):
         check(key, isinstance(e.get(key), bool), "must be true or false")
     check("seed", isinstance(e.get("seed"), int) and not isinstance(e.get("seed"), bool), "must be an integer")
     typed = not out
@@ -300,4 +311,5 @@ def _entry(index: int, e: dict[str, Any], base: Path) -> BatchEntry:
         create_pr=bool(e.get("create_pr", False)),
         private=bool(e.get("private", False)),
         seed=int(e.get("seed", 0) or 0),
+        allow_random_weights=bool(e.get("allow_random_weights", False)),
     )

@@ -178,7 +178,12 @@ def _run(
         say("push", f"pushing to {entry.repo_id}", 0.65)
         fields = job.fields
         request = PushRequest(
-            folder, entry.repo_id, private=entry.private, branch=entry.revision, create_pr=entry.create_pr
+            folder,
+            entry.repo_id,
+            private=entry.private,
+            branch=entry.revision,
+            create_pr=entry.create_pr,
+            allow_random_weights=entry.allow_random_weights,
         )
         published = publish(
             request,
