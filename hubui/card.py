@@ -49,6 +49,7 @@ from hubui.card_fields import (
 from hubui.card_licenses import HUB_LICENSES
 from hubui.card_merge import MERGE_MODES, MergeMode, card_diff, merge_card, python_blocks
 from hubui.card_parity import PARITY_HEADING, _cell, _fenced, _neutralize_delimiters, _parity_section
+from hubui.card_sections import CARD_SECTIONS, EVAL_PROMPT, SECTION_HEADINGS, SECTION_PROMPTS
 from hubui.errors import InvalidCardError, InvalidInputError, InvalidRepoIdError
 from hubui.libraries import DEFAULT_SOURCE, format_names, get_format
 from hubui.spec import PRECISIONS
@@ -125,6 +126,11 @@ def _check_repo_id(repo_id: str) -> str:
 
 def _to_eval_result(item: CardEvalResult) -> EvalResult:
     return EvalResult(**{k: v for k, v in dataclasses.asdict(item).items()})
+
+
+def _section_text(text: str | None) -> str | None:
+    """A section's Markdown for the template; None (the section is left out) when it is empty."""
+    return _neutralize_delimiters(text.strip("\n")) if text and text.strip() else None
 
 
 def _template() -> str:
@@ -210,6 +216,7 @@ def build_card(
         description=_neutralize_delimiters(fields.description.strip("\n")),
         usage=usage,
         citation_block=_fenced(fields.citation, "bibtex") if fields.citation and fields.citation.strip() else None,
+        **{name: _section_text(getattr(fields, name)) for name in CARD_SECTIONS},
         parity_section=_parity_section(
             parity, precision=precision, library_versions=library_versions, source=source, override_note=override_note
         ),
@@ -282,9 +289,13 @@ def load_card_file(path: str | Path) -> CardFields:
 
 
 __all__ = [
+    "CARD_SECTIONS",
+    "EVAL_PROMPT",
     "HUB_LICENSES",
     "MERGE_MODES",
     "PARITY_HEADING",
+    "SECTION_HEADINGS",
+    "SECTION_PROMPTS",
     "CardEvalResult",
     "CardFields",
     "MergeMode",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubui.card_licenses import HUB_LICENSES
+from hubui.card_sections import CARD_SECTIONS, check_section_text
 from hubui.errors import InvalidCardError
 from hubui.libraries import DEFAULT_SOURCE, format_names
 
@@ -79,6 +80,9 @@ class CardFields:
         citation: Citation text (usually BibTeX), shown in a code block.
         eval_results: Evaluation results, written to ``model-index``.
         model_name: Name used in ``model-index``; defaults to the repo name.
+        intended_use, limitations, training_data, evaluation: Optional Markdown for the card's writing-guidance
+            sections (:data:`hubui.card_sections.SECTION_PROMPTS` says what each should hold), each rendered under
+            its own ``##`` heading when filled and left out when empty. Headings inside start at ``###``.
     """
 
     license: str | None = None
@@ -95,6 +99,10 @@ class CardFields:
     citation: str | None = None
     eval_results: list[CardEvalResult | dict[str, Any]] = field(default_factory=list)
     model_name: str | None = None
+    intended_use: str | None = None
+    limitations: str | None = None
+    training_data: str | None = None
+    evaluation: str | None = None
 
 
 def _show(value: object, limit: int = 60) -> str:
@@ -303,6 +311,12 @@ def validate_fields(fields: CardFields) -> None:
         _check_line("model_name", fields.model_name)
     for i, item in enumerate(_check_list("eval_results", fields.eval_results)):
         _check_eval(i, item)
+    for name in CARD_SECTIONS:
+        text = getattr(fields, name)
+        if text is not None:
+            problem = check_section_text(name, _check_text(name, text))
+            if problem:
+                raise _bad(name, text, f"{problem}.", "Start headings inside a section at '###'.")
 
 
 def _one_of(names: tuple[str, ...]) -> str:

@@ -113,5 +113,5 @@ def test_push_of_a_folder_readme_the_hub_would_refuse_uploads_nothing(case, expo
     (folder / "README.md").write_text(text)
     repo = f"alice/{repo_name}"
     with pytest.raises(InvalidCardError, match=f"'{re.escape(field)}' would be refused by the Hub"):
-        push(PushRequest(folder=folder, repo_id=repo), token=localhub.users.alice)
+        push(PushRequest(folder=folder, repo_id=repo, allow_random_weights=True), token=localhub.users.alice)
     assert not HfApi(endpoint=localhub.url, token=localhub.users.alice).repo_exists(repo)

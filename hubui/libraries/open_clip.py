@@ -141,6 +141,23 @@ class OpenClip(NativeFormat):
                 hint=f"Load it with hf_hub_id={name.removeprefix('hf-hub:')!r} (and a name for it as architecture).",
             )
 
+    def pretrained_repos(self, architecture: str) -> dict[str, str | None]:
+        """Each pretrained tag of ``architecture`` and the Hub repo open_clip downloads its weights from.
+
+        Args:
+            architecture: An open_clip architecture.
+
+        Returns:
+            ``{tag: repo_id}`` in open_clip's order; the repo is None for a tag published only at a URL (no Hub
+            can serve it). Empty for an unknown architecture. Used by :func:`hubui.servable.servable_tags`.
+        """
+        import open_clip
+
+        return {
+            tag: split_open_clip_hf_hub(str(open_clip.get_pretrained_cfg(architecture, tag).get("hf_hub") or ""))[0]
+            for tag in open_clip.list_pretrained_tags_by_model(architecture)
+        }
+
     def check_spec(self, spec: ModelSpec) -> None:
         """Refuse ``crop_pct`` and ``num_classes`` (open_clip has neither) and unknown resize modes.
 

@@ -227,7 +227,7 @@ def _openclip_from_tag(spec: ModelSpec, arch: str, progress: Progress, overrides
         )
     else:
         progress(f"downloading {repo_id}")
-        with hub_errors(repo_id, what, missing_hint=_OPEN_CLIP_FILES_HINT):
+        with hub_errors(repo_id, what, missing_hint=_OPEN_CLIP_FILES_HINT, pretrained=entry.name):
             _openclip_download_weights(repo_id, filename)
         source = f"hf-hub:{repo_id}"
     progress(f"building {arch} with weights {tag}")

@@ -239,6 +239,26 @@ class TimmLibrary(NativeFormat):
         """Every name is looked up in the index; none is refused outright."""
         return None
 
+    def pretrained_repos(self, architecture: str) -> dict[str, str | None]:
+        """Each pretrained tag of ``architecture`` and the Hub repo timm downloads its weights from.
+
+        Args:
+            architecture: A timm architecture.
+
+        Returns:
+            ``{tag: repo_id}`` in timm's order (its default tag first); the repo is None for a tag whose weights
+            come from a URL (no Hub can serve it). Empty for an unknown architecture. Used by
+            :func:`hubui.servable.servable_tags`.
+        """
+        from timm.models import get_arch_pretrained_cfgs
+
+        out: dict[str, str | None] = {}
+        for name, cfg in get_arch_pretrained_cfgs(architecture).items():
+            tag = name.partition(".")[2]
+            if tag and cfg.has_weights:
+                out[tag] = (cfg.hf_hub_id or "").split("@", 1)[0] or None
+        return out
+
     def check_spec(self, spec: ModelSpec) -> None:
         """Refuse ``resize_mode`` (open_clip's; timm crops by ``crop_pct``).
 

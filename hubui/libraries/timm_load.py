@@ -149,7 +149,9 @@ def _timm_from_tag(source: Source, spec: ModelSpec, progress: Progress, extra: d
     check_label_count(spec, spec.num_classes if spec.num_classes is not None else weights_classes)
     repo = getattr(cfg, "hf_hub_id", None)
     progress(f"downloading {repo or entry.name}")
-    with hub_errors(repo or entry.name, f"pretrained weights of {entry.name!r}"):
+    with hub_errors(
+        repo or entry.name, f"pretrained weights of {entry.name!r}", pretrained=entry.name if repo else None
+    ):
         model = _timm_create(entry.name, spec, pretrained=True)
     _note_classifier_reset(spec, weights_classes, extra, progress)
     return model, f"hf-hub:{repo}" if repo else f"timm:{entry.name}"

@@ -29,7 +29,10 @@ from hubui.spec import LoadedModel, ModelSpec
 
 TARGETS: tuple[str, ...] = ("native", "transformers")
 """Conversion targets: ``native`` writes the library's own format, ``transformers`` a transformers model."""
-INSTALL_HINT = "Install it with: pip install 'hubui[transformers]'"
+INSTALL_HINT = (
+    "Install it with: pip install 'hubui[transformers]', or run bash scripts/start.sh with HUBUI_EXTRAS unset "
+    "(it installs that extra)"
+)
 CONFIG_NAME = "config.json"
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"  # the shards' index, as transformers names it
