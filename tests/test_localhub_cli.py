@@ -107,7 +107,7 @@ def test_browse_pages_show_files_sizes_and_commits(localhub, repo_name):
     )
     page = httpx.get(f"{localhub.url}/alice/{repo_name}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "weights.txt" in page.text and "2.0 KB" in page.text
+    assert "weights.txt" in page.text and "2.05 kB" in page.text  # SI, as the Hub shows sizes
     assert "Add weights &lt;b&gt;bold&lt;/b&gt;" in page.text  # escaped, not injected
     assert "alice" in page.text and "initial commit" in page.text
 

@@ -1,47 +1,30 @@
-"""Plain HTML pages of the local Hub, so a person can see what was pushed, and README metadata reading."""
+"""Plain HTML pages of the local Hub, so a person can see what was pushed, and README metadata reading.
+
+:func:`render` answers every page under a repo: the repo at a revision (files, the rendered model card with its
+metadata as badges, commits, branches, pull requests), one commit with its diff
+(:mod:`hubui.localhub.pages_history`), and one discussion or pull request with its diff. Every page is sent with
+:data:`PAGE_HEADERS`, whose Content-Security-Policy lets no script run. Sizes are SI (:mod:`~.pages_common`).
+"""
 
 from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
-from hubui.localhub.storage import Commit, Discussion, RepoMeta, Store
+from hubui.localhub.pages_card import CSP, MAX_RENDERED_CARD, card_section
+from hubui.localhub.pages_common import PREFIX as _PREFIX
+from hubui.localhub.pages_common import page as _page
+from hubui.localhub.pages_common import repo_base, size_html, split_front_matter
+from hubui.localhub.pages_history import commit_page, discussion_page
+from hubui.localhub.storage import Commit, Discussion, RepoMeta, StorageError, Store
+from hubui.localhub.yamlsafe import card_data_of
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-    "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25rem .5rem;"
-    "border-bottom:1px solid #ddd}code{background:#f4f4f4;padding:0 .2rem}.muted{color:#777}"
-)
-_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
-    )
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def split_front_matter(text: str) -> tuple[str | None, str]:
-    """Split a README into its YAML front matter (or ``None``) and the body."""
-    if not text.startswith("---"):
-        return None, text
-    lines = text.splitlines(keepends=True)
-    for i in range(1, len(lines)):
-        if lines[i].rstrip("\r\n") == "---":
-            return "".join(lines[1:i]), "".join(lines[i + 1 :])
-    return None, text
+PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+"""The headers of every HTML page of the local Hub."""
+_CARD_TITLES = {"model": "Model card", "dataset": "Dataset card", "space": "README"}
 
 
 def validate_card_yaml(content: str) -> list[str]:
@@ -98,6 +81,19 @@ def not_found_page(what: str) -> str:
     )
 
 
+def _readme(store: Store, commit: Commit) -> tuple[bytes | None, int | None]:
+    """The README's bytes (None when missing or too big to render) and its size (None when missing)."""
+    entry = commit.files.get("README.md")
+    if entry is None:
+        return None, None
+    if entry.size > MAX_RENDERED_CARD:
+        return None, entry.size
+    try:
+        return store.object_path(entry.sha256).read_bytes(), entry.size
+    except OSError:
+        return None, entry.size
+
+
 def repo_page(
     meta: RepoMeta,
     revision: str,
@@ -105,13 +101,15 @@ def repo_page(
     history: list[Commit],
     refs: dict[str, dict[str, str]],
     discussions: list[Discussion],
+    store: Store | None = None,
 ) -> str:
-    """The page of one repo at one revision: files with sizes, commits, branches and pull requests."""
+    """The page of one repo at one revision: its card (when ``store`` is given), files with sizes, commits,
+    branches, pull requests and discussions."""
     esc = html.escape
-    base = f"/{_PREFIX[meta.repo_type]}{meta.repo_id}"
+    base = repo_base(meta.repo_type, meta.repo_id)
     files = "".join(
-        f"<tr><td><a href='{esc(base)}/resolve/{esc(commit.id)}/{esc(p)}'>{esc(p)}</a></td>"
-        f"<td>{_size(e.size)}</td><td>{'LFS' if e.lfs else ''}</td></tr>"
+        f"<tr><td><a href='{esc(base)}/resolve/{esc(commit.id)}/{esc(quote(p))}'>{esc(p)}</a></td>"
+        f"<td>{size_html(e.size)}</td><td>{'LFS' if e.lfs else ''}</td></tr>"
         for p, e in commit.files.items()
     )
     commits = "".join(
@@ -119,19 +117,70 @@ def repo_page(
         f"<td>{esc(c.author)}</td><td>{esc(c.date)}</td></tr>"
         for c in history
     )
-    branches = ", ".join(f"<a href='{esc(base)}/tree/{esc(b)}'>{esc(b)}</a>" for b in sorted(refs["heads"]))
-    prs = "".join(
-        f"<li><a href='{esc(base)}/discussions/{d.num}'>#{d.num}</a> {esc(d.title)} "
-        f"<span class='muted'>by {esc(d.author)} · refs/pr/{d.num}</span></li>"
-        for d in discussions
-        if d.is_pull_request
+    branches = ", ".join(
+        f"<a href='{esc(base)}/tree/{esc(quote(b, safe=''))}'>{esc(b)}</a>" for b in sorted(refs["heads"])
     )
+    threads = "".join(
+        f"<li><a href='{esc(base)}/discussions/{d.num}'>#{d.num}</a> {esc(d.title)} "
+        f"<span class='muted'>{'pull request' if d.is_pull_request else 'discussion'} · {esc(d.status)} · "
+        f"by {esc(d.author)}{f' · refs/pr/{d.num}' if d.is_pull_request else ''}</span></li>"
+        for d in discussions
+    )
+    card = ""
+    if store is not None:
+        readme, size = _readme(store, commit)
+        data = card_data_of(readme.decode("utf-8", "replace")) if readme is not None else {}
+        card = card_section(
+            readme, data, f"{base}/resolve/{commit.id}/README.md", size=size, title=_CARD_TITLES[meta.repo_type]
+        )
     body = (
         f"<h1>{esc(meta.repo_id)}</h1><p class='muted'>{meta.repo_type} · "
         f"{'private' if meta.private else 'public'}{' · sdk ' + esc(meta.sdk) if meta.sdk else ''}</p>"
         f"<p>Revision <code>{esc(revision)}</code> = commit <code>{commit.id}</code></p>"
+        f"{card}"
         f"<h2>Files</h2><table><tr><th>path</th><th>size</th><th></th></tr>{files}</table>"
+        "<p class='muted'>Sizes in SI units: 1 kB = 1000 bytes, 1 MB = 10<sup>6</sup> bytes, "
+        "1 GB = 10<sup>9</sup> bytes.</p>"
         f"<h2>Commits</h2><table><tr><th>id</th><th>message</th><th>author</th><th>date</th></tr>{commits}</table>"
-        f"<h2>Branches</h2><p>{branches}</p>" + (f"<h2>Pull requests</h2><ul>{prs}</ul>" if prs else "")
+        f"<h2>Branches</h2><p>{branches}</p>"
+        + (f"<h2>Pull requests and discussions</h2><ul>{threads}</ul>" if threads else "")
     )
     return _page(meta.repo_id, body)
+
+
+def render(store: Store, meta: RepoMeta, rest: list[str], revision: str | None) -> tuple[int, str]:
+    """The page under a repo that ``rest`` (the URL path after ``ns/name``, decoded) names, and its status.
+
+    ``[]``: the repo at ``revision`` (main by default); ``["tree", rev]``: at ``rev``; ``["commit", sha]``: one
+    commit and its diff; ``["discussions", n]``: one discussion or pull request (with its diff). Anything else, or
+    a revision, commit or discussion that does not exist, is a 404 page.
+
+    Args:
+        store: The local Hub's store.
+        meta: The repo (the caller checked that the visitor may read it).
+        rest: The path segments after the repo id.
+        revision: The ``?revision=`` query value, if any.
+
+    Returns:
+        ``(status, html)``.
+    """
+    where = f"{meta.repo_id}/{'/'.join(rest)}"
+    if rest[:1] == ["commit"] and len(rest) == 2:
+        try:
+            return 200, commit_page(store, meta, store.resolve(meta, rest[1]))
+        except StorageError:
+            return 404, not_found_page(where)
+    if rest[:1] == ["discussions"] and len(rest) == 2:
+        found = next((d for d in store.discussions(meta) if str(d.num) == rest[1]), None)
+        return (200, discussion_page(store, meta, found)) if found else (404, not_found_page(where))
+    if rest[:1] == ["tree"] and len(rest) >= 2:
+        revision = rest[1]
+    elif rest:
+        return 404, not_found_page(where)
+    revision = revision or "main"
+    try:
+        commit = store.resolve(meta, revision)
+    except StorageError:
+        return 404, not_found_page(f"{meta.repo_id}@{revision}")
+    history = store.history(meta, commit.id)
+    return 200, repo_page(meta, revision, commit, history, store.refs(meta), store.discussions(meta), store)

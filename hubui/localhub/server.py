@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -196,27 +197,14 @@ class LocalHubApp(HubContext):
     async def _index(self, request: Request) -> Response:
         user = self._optional_user(request)
         repos = [m for m in self.store.list_repos() if self._can_read(m, user)]
-        return HTMLResponse(browse.index_page(repos))
+        return HTMLResponse(browse.index_page(repos), headers=browse.PAGE_HEADERS)
 
     async def _browse(self, request: Request, repo_type: str, repo_id: str, rest: list[str]) -> Response:
         user = self._optional_user(request)
         meta = self.store.get_repo(repo_type, repo_id)
         if meta is None or not self._can_read(meta, user):
-            return HTMLResponse(browse.not_found_page(repo_id), status_code=404)
-        refs = self.store.refs(meta)
-        revision = request.query_params.get("revision") or "main"
-        if rest[:1] == ["commit"] and len(rest) == 2:
-            revision = rest[1]
-        elif rest[:1] == ["discussions"] and len(rest) == 2 and rest[1] in refs["prs"]:
-            revision = f"refs/pr/{rest[1]}"
-        elif rest[:1] == ["tree"] and len(rest) >= 2:
-            revision = rest[1]
-        elif rest:
-            return HTMLResponse(browse.not_found_page(f"{repo_id}/{'/'.join(rest)}"), status_code=404)
-        try:
-            commit = self._resolve_rev(meta, revision)
-        except StorageError:
-            return HTMLResponse(browse.not_found_page(f"{repo_id}@{revision}"), status_code=404)
-        history = self.store.history(meta, commit.id)
-        page = browse.repo_page(meta, revision, commit, history, refs, self.store.discussions(meta))
-        return HTMLResponse(page)
+            return HTMLResponse(browse.not_found_page(repo_id), status_code=404, headers=browse.PAGE_HEADERS)
+        # Off the event loop: a page reads files for its card and diffs.
+        revision = request.query_params.get("revision")
+        status, page = await run_in_threadpool(browse.render, self.store, meta, rest, revision)
+        return HTMLResponse(page, status_code=status, headers=browse.PAGE_HEADERS)
