@@ -326,11 +326,10 @@ def _live(run: Callable[[ProgressFn, Callable[[Any], None]], Any]) -> Generator[
     return outcome["value"]
 
 
-def _origin(converted: Any) -> str | None:
-    try:
-        from hubui.provenance import weights_origin
-    except ImportError:  # an install without provenance records: the card's source line still names the repo
-        return converted.loaded.source or None
+def _origin(converted: Any) -> str:
+    """The weights' origin as :mod:`hubui.provenance` says it everywhere: the Hub repo at the branch read."""
+    from hubui.provenance import weights_origin
+
     return weights_origin(converted.loaded.spec, converted.loaded).describe()
 
 

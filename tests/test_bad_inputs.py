@@ -177,7 +177,9 @@ class Ctx:
 
 
 def _publish(ctx: Ctx, repo_id: str, token: str, fields: CardFields | None = None, **request: Any) -> Any:
-    return hubui.publish(hubui.PushRequest(ctx.folder, repo_id, **request), fields, token=token, verify=False)
+    return hubui.publish(
+        hubui.PushRequest(ctx.folder, repo_id, **request, allow_random_weights=True), fields, token=token, verify=False
+    )
 
 
 def _ckpt(name: str) -> Callable[[Ctx], Any]:
@@ -309,9 +311,13 @@ def test_the_pickle_payload_is_real(tmp_path) -> None:
 
 def test_branch_with_dotdot_leaves_an_existing_repo_unchanged(converted, localhub, api, repo_name) -> None:
     repo = f"alice/{repo_name}"
-    hubui.publish(hubui.PushRequest(converted.export.folder, repo), token=localhub.users.alice, verify=False)
+    hubui.publish(
+        hubui.PushRequest(converted.export.folder, repo, allow_random_weights=True),
+        token=localhub.users.alice,
+        verify=False,
+    )
     commits, refs = api.list_repo_commits(repo), api.list_repo_refs(repo)
-    request = hubui.PushRequest(converted.export.folder, repo, branch="a..b")
+    request = hubui.PushRequest(converted.export.folder, repo, branch="a..b", allow_random_weights=True)
     with pytest.raises(hubui.InvalidRevisionError, match=r"'a\.\.b'"):
         hubui.publish(request, token=localhub.users.alice, verify=False)
     assert api.list_repo_commits(repo) == commits and api.list_repo_refs(repo) == refs

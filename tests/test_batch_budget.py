@@ -13,7 +13,7 @@ N, WINDOW_S = 2, 20
 
 def test_shared_commit_budget_holds_across_workers(localhub, tmp_path, repo_name):
     entries = [{"model": "test_resnet", "seed": i, "repo_id": f"alice/{repo_name}-{i}"} for i in range(2 * N)]
-    manifest = write_manifest(tmp_path / "zoo.yaml", entries, {"library": "timm"})
+    manifest = write_manifest(tmp_path / "zoo.yaml", entries, {"library": "timm", "allow_random_weights": True})
     # As many workers as entries: without a shared budget all four commits would land within seconds.
     proc = run_cli(
         [str(manifest), "--workers", str(2 * N), "--commit-budget", f"{N}/{WINDOW_S}s", "--json"], localhub.users.alice

@@ -68,7 +68,7 @@ def test_dry_run_prints_the_plan_per_entry_and_uploads_nothing(localhub, tmp_pat
     manifest = write_manifest(
         tmp_path / "zoo.yaml",
         [{"model": "test_resnet", "repo_id": f"alice/{repo_name}-new"}, {"model": "test_vit", "repo_id": existing}],
-        {"library": "timm"},
+        {"library": "timm", "allow_random_weights": True},
     )
     proc = run_cli([str(manifest), "--dry-run"], localhub.users.alice)
     assert proc.returncode == 0, proc.stderr

@@ -61,7 +61,9 @@ def ray_run(localhub, zoo, ray_head):
     """The four-model manifest run once on Ray with two workers."""
     tmp, entries = zoo
     prefix = f"rb-{uuid.uuid4().hex[:6]}"
-    manifest = write_manifest(tmp / f"{prefix}.yaml", entries(prefix), {"library": "timm"})
+    manifest = write_manifest(
+        tmp / f"{prefix}.yaml", entries(prefix), {"library": "timm", "allow_random_weights": True}
+    )
     args = [str(manifest), "--ray", ray_head.address, "--workers", "2"]
     proc = run_cli(
         [*args, "--report", str(tmp / f"{prefix}.json"), "--report", str(tmp / f"{prefix}.md")], alice(localhub)
@@ -121,7 +123,9 @@ def test_local_pool_gives_the_same_repos_and_report(localhub, zoo, ray_run):
     tmp, entries = zoo
     ray_prefix, _, _, _, ray_report, _ = ray_run
     prefix = f"lb-{uuid.uuid4().hex[:6]}"
-    manifest = write_manifest(tmp / f"{prefix}.yaml", entries(prefix), {"library": "timm"})
+    manifest = write_manifest(
+        tmp / f"{prefix}.yaml", entries(prefix), {"library": "timm", "allow_random_weights": True}
+    )
     proc = run_cli([str(manifest), "--workers", "2", "--report", str(tmp / f"{prefix}.json")], alice(localhub))
     assert proc.returncode == 1, proc.stderr[-3000:]
     local = read_json(tmp / f"{prefix}.json")
@@ -151,7 +155,7 @@ def test_killed_ray_batch_resumes_without_duplicate_commits(localhub, zoo, ray_h
     prefix = f"kb-{uuid.uuid4().hex[:6]}"
     good = entries(prefix)[:3]
     good.append({"model": "test_resnet", "seed": 1, "repo_id": f"alice/{prefix}-resnet1"})
-    manifest = write_manifest(tmp / f"{prefix}.yaml", good, {"library": "timm"})
+    manifest = write_manifest(tmp / f"{prefix}.yaml", good, {"library": "timm", "allow_random_weights": True})
     args = [str(manifest), "--ray", ray_head.address, "--workers", "2"]
     env = {**os.environ, "HF_TOKEN": alice(localhub)}
     proc = subprocess.Popen(

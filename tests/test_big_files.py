@@ -75,7 +75,7 @@ def test_sharded_transformers_export_loads_from_folder_and_hub(
     # Push: every shard and the index go up; the verification reads them all again.
     monkeypatch.setenv("HF_TOKEN", localhub.users.alice)
     repo = f"alice/{repo_name}"
-    code = main(["push", "--from", str(out), "--repo-id", repo, "--json"])
+    code = main(["push", "--from", str(out), "--repo-id", repo, "--allow-random-weights", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     pushed = json.loads(captured.out)

@@ -165,7 +165,7 @@ def test_commit_answered_with_server_errors_is_retried(hub, exported, status):
     repo = _new_repo()
     hub.add(_commit_rule(repo, action="status", status=status, times=2))
     lines: list[str] = []
-    result = publish(PushRequest(exported, repo), token=hub.token, progress=lines.append)
+    result = publish(PushRequest(exported, repo, allow_random_weights=True), token=hub.token, progress=lines.append)
     assert hub.fired() == [2]
     assert len(hub.requests("POST", f"/api/models/{repo}/commit/")) == 3
     assert result.push.changed and result.verification is not None and result.verification.status == "passed"
@@ -189,7 +189,7 @@ def test_every_step_of_a_push_and_its_verification_survives_one_503(hub, exporte
         ("GET", f"^/{repo}/resolve/"),
     ]
     hub.add(*({"method": m, "path": p, "action": "status", "status": 503, "times": 1} for m, p in steps))
-    result = publish(PushRequest(exported, repo), token=hub.token)
+    result = publish(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     assert hub.fired() == [1] * len(steps), hub.state()["rules"]
     assert result.verification is not None and result.verification.status == "passed"
     assert set(_api(hub).list_repo_files(repo)) >= {"config.json", "model.safetensors", "README.md"}
@@ -197,9 +197,17 @@ def test_every_step_of_a_push_and_its_verification_survives_one_503(hub, exporte
 
 def test_reading_the_existing_readme_survives_a_503(hub, exported):
     repo = _new_repo()
-    push(PushRequest(exported, repo), token=hub.token, card="---\nlicense: mit\n---\nfirst card\n")
+    push(
+        PushRequest(exported, repo, allow_random_weights=True),
+        token=hub.token,
+        card="---\nlicense: mit\n---\nfirst card\n",
+    )
     hub.add({"method": "GET", "path": f"^/{repo}/resolve/[^/]+/README.md$", "action": "status", "times": 1})
-    again = push(PushRequest(exported, repo, commit_message="again"), token=hub.token, card="second card\n")
+    again = push(
+        PushRequest(exported, repo, commit_message="again", allow_random_weights=True),
+        token=hub.token,
+        card="second card\n",
+    )
     assert hub.fired() == [1]
     # The existing README was read (readme_mode "keep"), so it is still the first one.
     assert not again.changed
@@ -211,7 +219,7 @@ def test_persistent_500_on_the_commit_ends_in_a_clear_error(hub, exported, monke
     repo = _new_repo()
     hub.add(_commit_rule(repo, action="status", status=500, times=None))
     with pytest.raises(PushError) as info:
-        push(PushRequest(exported, repo), token=hub.token)
+        push(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     assert hub.fired() == [3]  # the first try and 2 retries
     err = info.value
     assert "HTTP 500" in err.message and repo in err.message and "after retries" in err.message
@@ -224,7 +232,7 @@ def test_429_with_retry_after_is_waited_for_then_retried(hub, exported):
     repo = _new_repo()
     hub.add(_commit_rule(repo, action="status", status=429, retry_after=1, times=1))
     lines: list[str] = []
-    result = push(PushRequest(exported, repo), token=hub.token, progress=lines.append)
+    result = push(PushRequest(exported, repo, allow_random_weights=True), token=hub.token, progress=lines.append)
     assert hub.fired() == [1] and result.changed
     # The Hub's Retry-After (1 s) is what hubui waited, not its own 50 ms backoff.
     assert any("HTTP 429 from the Hub; retrying in 1.0s" in line for line in lines), lines
@@ -235,7 +243,7 @@ def test_429_asking_for_an_hour_fails_at_once_saying_so(hub, exported):
     repo = _new_repo()
     hub.add(_commit_rule(repo, action="status", status=429, retry_after=3600, times=None))
     with pytest.raises(PushError) as info:
-        push(PushRequest(exported, repo), token=hub.token)
+        push(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     assert hub.fired() == [1]
     assert "HTTP 429" in info.value.message and "3600s" in info.value.message
     assert "Wait" in info.value.hint
@@ -244,9 +252,11 @@ def test_429_asking_for_an_hour_fails_at_once_saying_so(hub, exported):
 def test_a_pull_request_commit_is_not_resent_after_an_ambiguous_500(hub, exported, monkeypatch):
     # A 500 may come after the Hub opened the PR; sending the commit again could open a second one.
     repo = _new_repo()
-    push(PushRequest(exported, repo), token=hub.token)
+    push(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     hub.add(_commit_rule(repo, action="status", status=500, times=None))
-    changed = PushRequest(exported, repo, create_pr=True, commit_message="second", commit_description="x")
+    changed = PushRequest(
+        exported, repo, create_pr=True, commit_message="second", commit_description="x", allow_random_weights=True
+    )
     with pytest.raises(PushError, match="HTTP 500"):
         push(changed, token=hub.token, card="---\nlicense: mit\n---\nchanged card\n")
     assert hub.fired() == [1]
@@ -285,7 +295,7 @@ def test_server_killed_mid_upload_then_the_same_push_resumes(tmp_path, exported,
 
     def run() -> None:
         try:
-            push(PushRequest(folder, repo), token=token)
+            push(PushRequest(folder, repo, allow_random_weights=True), token=token)
         except BaseException as exc:  # handed to the test thread
             failure.append(exc)
 
@@ -318,7 +328,7 @@ def test_server_killed_mid_upload_then_the_same_push_resumes(tmp_path, exported,
         assert [c.title for c in api.list_repo_commits(repo)] == ["initial commit"]
         assert api.list_repo_files(repo) == [".gitattributes"]
 
-        result = push(PushRequest(folder, repo), token=token)
+        result = push(PushRequest(folder, repo, allow_random_weights=True), token=token)
         assert result.changed
         uploaded = [r["path"].split("/")[-2] for r in hub.requests("PUT", "^/_lfs/")]
         assert oids["a.safetensors"] not in uploaded  # received before the kill: not sent again
@@ -337,7 +347,7 @@ def test_sigterm_mid_upload_removes_the_temporary_export_and_commits_nothing(hub
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
-    argv = ["push", "--model", "test_resnet", "--seed", "4", "--repo-id", repo]
+    argv = ["push", "--model", "test_resnet", "--seed", "4", "--allow-random-weights", "--repo-id", repo]
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubui", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -369,7 +379,7 @@ DROP_DOWNLOADS = (
 def test_network_drop_during_verification_is_not_completed(hub, exported, fast_hf_hub_backoff):
     repo = _new_repo()
     hub.add(*DROP_DOWNLOADS)
-    result = publish(PushRequest(exported, repo), token=hub.token)
+    result = publish(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     assert result.push.changed
     assert _api(hub).list_repo_commits(repo)[0].commit_id == result.push.commit_oid  # the push landed
     verification = result.verification
@@ -391,7 +401,7 @@ def test_verification_not_completed_when_the_hub_goes_away(tmp_path, exported, m
     monkeypatch.setenv("HF_ENDPOINT", gone.url)
     monkeypatch.setenv("HUBUI_HTTP_BACKOFF", "0.05")
     try:
-        result = push(PushRequest(exported, "gail/gone"), token=token)
+        result = push(PushRequest(exported, "gail/gone", allow_random_weights=True), token=token)
         gone.stop()
         verification = verify_push(result, reference_from_folder(exported), "fp32", token=token)
     finally:
@@ -403,7 +413,7 @@ def test_verification_not_completed_when_the_hub_goes_away(tmp_path, exported, m
 def test_network_drop_mid_file_during_verification(hub, exported):
     # The connection drops after 1000 bytes of every weights download.
     repo = _new_repo()
-    result = push(PushRequest(exported, repo), token=hub.token)
+    result = push(PushRequest(exported, repo, allow_random_weights=True), token=hub.token)
     hub.add({"method": "GET", "path": f"^/{repo}/resolve/.*safetensors", "action": "drop", "after_bytes": 1000})
     from hubui.pipeline import reference_from_folder
 
@@ -419,7 +429,7 @@ def test_cli_says_the_push_landed_and_the_verification_did_not_complete(
     repo = _new_repo()
     hub.add(*DROP_DOWNLOADS)
     monkeypatch.setenv("HF_TOKEN", hub.token)
-    code = cli.main(["push", "--from", str(exported), "--repo-id", repo, "--json"])
+    code = cli.main(["push", "--from", str(exported), "--repo-id", repo, "--allow-random-weights", "--json"])
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert data["commit_oid"] == _api(hub).list_repo_commits(repo)[0].commit_id  # the push landed

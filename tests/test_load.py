@@ -98,7 +98,9 @@ def run_core_session(token: str, plan: Plan, out: Path) -> tuple[hubui.ConvertRe
     spec = hubui.ModelSpec("timm", plan.arch, seed=1000 + plan.index)
     result = hubui.convert(spec, hubui.ConvertOptions(out / f"session-{plan.index}", keep_original=True))
     published = hubui.publish(
-        hubui.PushRequest(result.export.folder, plan.repo_id, commit_message=f"session {plan.index}"),
+        hubui.PushRequest(
+            result.export.folder, plan.repo_id, commit_message=f"session {plan.index}", allow_random_weights=True
+        ),
         token=token,
         original=result.loaded,
     )

@@ -128,7 +128,7 @@ def _converted(tmp_path: Path) -> Path:
 
 def _push(folder: Path, repo: str, token: str, capsys, monkeypatch) -> tuple[int, dict]:
     monkeypatch.setenv("HF_TOKEN", token)
-    code = cli.main(["push", "--from", str(folder), "--repo-id", repo, "--json"])
+    code = cli.main(["push", "--from", str(folder), "--repo-id", repo, "--allow-random-weights", "--json"])
     out, _err = capsys.readouterr()
     return code, json.loads(out)
 

@@ -192,7 +192,9 @@ def test_vit_b_32_round_trip_reproduces_the_users_outputs(localhub, tmp_path, re
     assert config["hubui"]["precision"] == "fp32"
 
     repo = f"alice/{repo_name}"
-    published = publish(PushRequest(result.export.folder, repo), token=localhub.users.alice, original=loaded)
+    published = publish(
+        PushRequest(result.export.folder, repo, allow_random_weights=True), token=localhub.users.alice, original=loaded
+    )
     assert published.verification.status == "passed", published.verification.detail
 
     card = ModelCard.load(repo)
@@ -272,7 +274,7 @@ def test_hf_tokenizer_is_pushed_and_points_at_the_repo(localhub, tiny_hf, tiny_t
 
     repo = f"alice/{repo_name}"
     # No `original`: verified against the folder rebuilt by reference_from_folder.
-    request = PushRequest(tmp_path / "out", repo, hf_tokenizer_self=True, private=True)
+    request = PushRequest(tmp_path / "out", repo, hf_tokenizer_self=True, private=True, allow_random_weights=True)
     published = publish(request, token=localhub.users.alice)
     assert published.verification.status == "passed", published.verification.parity["reasons"]
 
@@ -299,7 +301,9 @@ def test_hf_tokenizer_is_pushed_and_points_at_the_repo(localhub, tiny_hf, tiny_t
 def test_hf_tokenizer_without_self_keeps_its_source(localhub, tiny_hf, tiny_tok_repo, tmp_path, repo_name):
     result = convert_loaded(tiny_hf, tmp_path / "out")
     repo = f"alice/{repo_name}"
-    published = publish(PushRequest(result.export.folder, repo), token=localhub.users.alice, original=tiny_hf)
+    published = publish(
+        PushRequest(result.export.folder, repo, allow_random_weights=True), token=localhub.users.alice, original=tiny_hf
+    )
     assert published.verification.status == "passed", published.verification.detail
     pushed = hf_hub_download(repo, "open_clip_config.json", cache_dir=tmp_path / "c")
     assert json.loads(Path(pushed).read_text())["model_cfg"]["text_cfg"]["hf_tokenizer_name"] == tiny_tok_repo
@@ -322,7 +326,10 @@ def test_missing_hf_tokenizer_is_an_error_never_a_substitute(tiny_hf, tmp_path):
 def test_hf_tokenizer_self_needs_an_hf_tokenizer(localhub, tiny, tmp_path, repo_name):
     convert_loaded(tiny, tmp_path / "out")
     with pytest.raises(InvalidInputError, match="no Hugging Face tokenizer"):
-        publish(PushRequest(tmp_path / "out", f"alice/{repo_name}", hf_tokenizer_self=True), token=localhub.users.alice)
+        publish(
+            PushRequest(tmp_path / "out", f"alice/{repo_name}", hf_tokenizer_self=True, allow_random_weights=True),
+            token=localhub.users.alice,
+        )
     assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
 
 
@@ -333,7 +340,9 @@ def test_tokenizer_named_by_a_local_path_is_not_pushed_as_is(localhub, tiny_hf, 
     config["model_cfg"]["text_cfg"]["hf_tokenizer_name"] = str(make_tiny_tokenizer(tmp_path / "tok"))
     path.write_text(json.dumps(config))
     with pytest.raises(InvalidInputError, match="local path"):
-        publish(PushRequest(tmp_path / "out", f"alice/{repo_name}"), token=localhub.users.alice)
+        publish(
+            PushRequest(tmp_path / "out", f"alice/{repo_name}", allow_random_weights=True), token=localhub.users.alice
+        )
     assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
 
 
@@ -421,6 +430,10 @@ def test_rebuild_from_hub_reads_the_exact_revision(localhub, tiny, tmp_path, rep
 def test_push_to_a_branch_is_verified_at_its_commit(localhub, tiny, tmp_path, repo_name):
     repo = f"alice/{repo_name}"
     convert_loaded(tiny, tmp_path / "out", precision="bf16")
-    published = publish(PushRequest(tmp_path / "out", repo, branch="bf16"), token=localhub.users.alice, original=tiny)
+    published = publish(
+        PushRequest(tmp_path / "out", repo, branch="bf16", allow_random_weights=True),
+        token=localhub.users.alice,
+        original=tiny,
+    )
     assert published.push.revision == "bf16"
     assert published.verification.status == "passed", published.verification.detail

@@ -182,7 +182,11 @@ def test_the_marker_is_not_pushed(localhub, tmp_path, repo_name):
     assert hidden, "the export leaves no marker"
     assert all(not n.startswith(".") for n, _ in result.export.files)
     repo = f"alice/{repo_name}"
-    hubui.publish(hubui.PushRequest(result.export.folder, repo), token=localhub.users.alice, verify=False)
+    hubui.publish(
+        hubui.PushRequest(result.export.folder, repo, allow_random_weights=True),
+        token=localhub.users.alice,
+        verify=False,
+    )
     pushed = HfApi(token=localhub.users.alice).list_repo_files(repo)
     assert not [f for f in pushed if f.startswith(".") and f != ".gitattributes"], pushed
 

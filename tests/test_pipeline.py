@@ -49,7 +49,11 @@ def test_half_precision_reports_drift_and_says_so_everywhere(localhub, tmp_path,
     assert dtypes == {torch.float16 if precision == "fp16" else torch.bfloat16}
 
     repo = f"alice/{repo_name}"
-    published = publish(PushRequest(result.export.folder, repo), token=localhub.users.alice, original=result.loaded)
+    published = publish(
+        PushRequest(result.export.folder, repo, allow_random_weights=True),
+        token=localhub.users.alice,
+        original=result.loaded,
+    )
     assert published.verification.status == "passed"
     card = ModelCard.load(repo).text
     assert (
@@ -69,7 +73,9 @@ def test_cancelled_conversion_cannot_be_pushed(localhub, tmp_path, repo_name):
     assert final.stage == "done" and final.report.verdict == "cancelled"
     assert json.loads((tmp_path / "out" / "parity.json").read_text())["verdict"] == "cancelled"
     with pytest.raises(ParityFailedError, match="cancelled"):
-        publish(PushRequest(tmp_path / "out", f"alice/{repo_name}"), token=localhub.users.alice)
+        publish(
+            PushRequest(tmp_path / "out", f"alice/{repo_name}", allow_random_weights=True), token=localhub.users.alice
+        )
     assert HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}") is False
 
 
@@ -90,5 +96,8 @@ def test_a_conversion_whose_weights_differ_fails_and_names_the_module(localhub, 
     assert not result.passed
     assert result.report.diverging_module == "blocks.1.mlp.fc1"
     with pytest.raises(ParityFailedError):
-        publish(PushRequest(result.export.folder, f"alice/{repo_name}"), token=localhub.users.alice)
+        publish(
+            PushRequest(result.export.folder, f"alice/{repo_name}", allow_random_weights=True),
+            token=localhub.users.alice,
+        )
     assert HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}") is False

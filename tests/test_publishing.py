@@ -52,7 +52,13 @@ def _failed_copy(exported: Path, tmp_path: Path) -> Path:
 
 
 def test_push_to_main_then_verify(localhub, api, exported, repo_name):
-    request = PushRequest(exported, f"alice/{repo_name}", commit_message="First upload", commit_description="why")
+    request = PushRequest(
+        exported,
+        f"alice/{repo_name}",
+        commit_message="First upload",
+        commit_description="why",
+        allow_random_weights=True,
+    )
     result = publish(request, token=localhub.users.alice)
     assert result.push.revision == "main" and result.push.pr_url is None
     assert result.push.commit_url == f"{localhub.url}/alice/{repo_name}/commit/{result.push.commit_oid}"
@@ -70,7 +76,7 @@ def test_pr_push_lands_on_refs_pr_and_main_is_untouched(localhub, api, exported,
     repo = f"alice/{repo_name}"
     api.create_repo(repo)
     main_before = api.model_info(repo).sha
-    result = publish(PushRequest(exported, repo, create_pr=True), token=localhub.users.alice)
+    result = publish(PushRequest(exported, repo, create_pr=True, allow_random_weights=True), token=localhub.users.alice)
     assert result.push.revision == "refs/pr/1"
     assert result.push.pr_url == f"{localhub.url}/{repo}/discussions/1"
     assert api.model_info(repo).sha == main_before
@@ -81,7 +87,9 @@ def test_pr_push_lands_on_refs_pr_and_main_is_untouched(localhub, api, exported,
 
 def test_branch_push_lands_on_the_branch(localhub, api, exported, repo_name):
     repo = f"team/{repo_name}"
-    result = publish(PushRequest(exported, repo, branch="dev"), token=localhub.users.alice, verify=False)
+    result = publish(
+        PushRequest(exported, repo, branch="dev", allow_random_weights=True), token=localhub.users.alice, verify=False
+    )
     assert result.push.revision == "dev" and result.verification is None
     assert "model.safetensors" in api.list_repo_files(repo, revision="dev")
     assert api.list_repo_files(repo) == [".gitattributes"]
@@ -92,7 +100,7 @@ def test_existing_readme_survives_by_default(localhub, api, exported, repo_name)
     api.create_repo(repo)
     own = "---\nlicense: mit\n---\n# My own words\n\nKeep me.\n"
     api.upload_file(path_or_fileobj=own.encode(), path_in_repo="README.md", repo_id=repo)
-    result = push(PushRequest(exported, repo), token=localhub.users.alice)
+    result = push(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice)
     assert "README.md" not in {f.path for f in result.files}
     assert ModelCard.load(repo).content.strip() == own.strip()
 
@@ -103,7 +111,12 @@ def test_readme_merge_keeps_text_and_updates_metadata(localhub, api, exported, r
     own = "---\nlicense: mit\ntags:\n- mine\n---\n# My own words\n\nKeep me.\n"
     api.upload_file(path_or_fileobj=own.encode(), path_in_repo="README.md", repo_id=repo)
     fields = CardFields(license="apache-2.0", tags=["image-classification"])
-    publish(PushRequest(exported, repo, readme_mode="merge"), fields, token=localhub.users.alice, verify=False)
+    publish(
+        PushRequest(exported, repo, readme_mode="merge", allow_random_weights=True),
+        fields,
+        token=localhub.users.alice,
+        verify=False,
+    )
     card = ModelCard.load(repo)
     assert "Keep me." in card.text and "Conversion and parity" in card.text
     assert card.data.license == "apache-2.0" and card.data.library_name == "timm"
@@ -113,13 +126,17 @@ def test_readme_replace_uses_the_new_card(localhub, api, exported, repo_name):
     repo = f"alice/{repo_name}"
     api.create_repo(repo)
     api.upload_file(path_or_fileobj=b"# old\n", path_in_repo="README.md", repo_id=repo)
-    publish(PushRequest(exported, repo, readme_mode="replace"), token=localhub.users.alice, verify=False)
+    publish(
+        PushRequest(exported, repo, readme_mode="replace", allow_random_weights=True),
+        token=localhub.users.alice,
+        verify=False,
+    )
     assert "# old" not in ModelCard.load(repo).text
 
 
 def test_dry_run_lists_files_and_uploads_nothing(localhub, api, exported, repo_name):
     repo = f"alice/{repo_name}"
-    plan = dry_run(PushRequest(exported, repo), token=localhub.users.alice)
+    plan = dry_run(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice)
     sizes = {f.path: f.size for f in plan.files}
     assert sizes["model.safetensors"] == (exported / "model.safetensors").stat().st_size
     assert set(sizes) == {"config.json", "model.safetensors", "parity.json", "README.md"}
@@ -133,7 +150,9 @@ def test_dry_run_shows_the_card_diff_against_the_existing_readme(localhub, api, 
     api.create_repo(repo)
     api.upload_file(path_or_fileobj=b"# old card\n", path_in_repo="README.md", repo_id=repo)
     head = api.model_info(repo).sha
-    plan = dry_run(PushRequest(exported, repo, readme_mode="replace"), token=localhub.users.alice)
+    plan = dry_run(
+        PushRequest(exported, repo, readme_mode="replace", allow_random_weights=True), token=localhub.users.alice
+    )
     assert "-# old card" in plan.readme_diff and "+library_name: timm" in plan.readme_diff
     assert api.model_info(repo).sha == head
 
@@ -141,34 +160,40 @@ def test_dry_run_shows_the_card_diff_against_the_existing_readme(localhub, api, 
 def test_failed_parity_blocks_the_push(localhub, api, exported, tmp_path, repo_name):
     folder = _failed_copy(exported, tmp_path)
     with pytest.raises(ParityFailedError, match="'fail'"):
-        publish(PushRequest(folder, f"alice/{repo_name}"), token=localhub.users.alice)
+        publish(PushRequest(folder, f"alice/{repo_name}", allow_random_weights=True), token=localhub.users.alice)
     assert api.repo_exists(f"alice/{repo_name}") is False
 
 
 def test_override_is_recorded_in_the_card(localhub, api, exported, tmp_path, repo_name):
     folder = _failed_copy(exported, tmp_path)
     repo = f"alice/{repo_name}"
-    publish(PushRequest(folder, repo, allow_failed_parity=True), token=localhub.users.alice, verify=False)
+    publish(
+        PushRequest(folder, repo, allow_failed_parity=True, allow_random_weights=True),
+        token=localhub.users.alice,
+        verify=False,
+    )
     text = ModelCard.load(repo).text
     assert "Parity override" in text and "'fail'" in text
 
 
 def test_private_push_and_visibility_is_never_changed(localhub, api, exported, repo_name):
     repo = f"alice/{repo_name}"
-    publish(PushRequest(exported, repo, private=True), token=localhub.users.alice, verify=False)
+    publish(
+        PushRequest(exported, repo, private=True, allow_random_weights=True), token=localhub.users.alice, verify=False
+    )
     assert api.model_info(repo).private is True
     assert HfApi(endpoint=localhub.url, token=localhub.users.bob).repo_exists(repo) is False
     public = f"alice/{repo_name}-public"
     api.create_repo(public)
     with pytest.raises(PushError, match="public"):
-        push(PushRequest(exported, public, private=True), token=localhub.users.alice)
+        push(PushRequest(exported, public, private=True, allow_random_weights=True), token=localhub.users.alice)
     assert api.list_repo_files(public) == [".gitattributes"]
 
 
 def test_unchanged_push_makes_no_commit(localhub, api, exported, repo_name):
     repo = f"alice/{repo_name}"
-    first = push(PushRequest(exported, repo), token=localhub.users.alice)
-    again = push(PushRequest(exported, repo, create_pr=True), token=localhub.users.alice)
+    first = push(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice)
+    again = push(PushRequest(exported, repo, create_pr=True, allow_random_weights=True), token=localhub.users.alice)
     assert first.changed is True and again.changed is False
     assert again.pr_url is None and again.commit_oid == first.commit_oid
     assert len(api.list_repo_commits(repo)) == 2
@@ -188,7 +213,7 @@ def test_unchanged_push_makes_no_commit(localhub, api, exported, repo_name):
     ],
 )
 def test_bad_requests_upload_nothing(localhub, api, exported, repo_name, change, error, named):
-    request = PushRequest(**{"folder": exported, "repo_id": f"alice/{repo_name}", **change})
+    request = PushRequest(**{"folder": exported, "repo_id": f"alice/{repo_name}", **change}, allow_random_weights=True)
     with pytest.raises(error) as exc:
         push(request, token=localhub.users.alice)
     assert named in str(exc.value)
@@ -197,22 +222,24 @@ def test_bad_requests_upload_nothing(localhub, api, exported, repo_name, change,
 
 def test_read_only_token_uploads_nothing(localhub, api, exported, repo_name):
     with pytest.raises(ReadOnlyTokenError):
-        publish(PushRequest(exported, f"reader/{repo_name}"), token=localhub.users.reader)
+        publish(PushRequest(exported, f"reader/{repo_name}", allow_random_weights=True), token=localhub.users.reader)
     with pytest.raises(ReadOnlyTokenError):
-        publish(PushRequest(exported, f"alice/{repo_name}"), token=localhub.users.reader)
+        publish(PushRequest(exported, f"alice/{repo_name}", allow_random_weights=True), token=localhub.users.reader)
     assert api.repo_exists(f"alice/{repo_name}") is False
 
 
 def test_org_the_user_is_not_in_uploads_nothing(localhub, api, exported, repo_name):
     with pytest.raises(NamespaceForbiddenError, match="'team'"):
-        publish(PushRequest(exported, f"team/{repo_name}"), token=localhub.users.bob)
+        publish(PushRequest(exported, f"team/{repo_name}", allow_random_weights=True), token=localhub.users.bob)
     assert api.repo_exists(f"team/{repo_name}") is False
 
 
 def test_invalid_card_field_uploads_nothing(localhub, api, exported, repo_name):
     with pytest.raises(InvalidCardError, match="not-a-license"):
         publish(
-            PushRequest(exported, f"alice/{repo_name}"), CardFields(license="not-a-license"), token=localhub.users.alice
+            PushRequest(exported, f"alice/{repo_name}", allow_random_weights=True),
+            CardFields(license="not-a-license"),
+            token=localhub.users.alice,
         )
     assert api.repo_exists(f"alice/{repo_name}") is False
 
@@ -220,7 +247,7 @@ def test_invalid_card_field_uploads_nothing(localhub, api, exported, repo_name):
 def test_folder_that_is_not_an_export_uploads_nothing(localhub, api, tmp_path, repo_name):
     (tmp_path / "weights.bin").write_bytes(b"\0" * 10)
     with pytest.raises(InvalidInputError, match="not an exported model folder"):
-        push(PushRequest(tmp_path, f"alice/{repo_name}"), token=localhub.users.alice)
+        push(PushRequest(tmp_path, f"alice/{repo_name}", allow_random_weights=True), token=localhub.users.alice)
     assert api.repo_exists(f"alice/{repo_name}") is False
 
 
@@ -229,7 +256,7 @@ def test_invalid_token_uploads_nothing(localhub, api, exported, repo_name):
 
     bogus = "revoked-or-never-issued-token"
     with pytest.raises(InvalidTokenError) as exc:
-        publish(PushRequest(exported, f"alice/{repo_name}"), token=bogus)
+        publish(PushRequest(exported, f"alice/{repo_name}", allow_random_weights=True), token=bogus)
     assert bogus not in str(exc.value)
     assert api.repo_exists(f"alice/{repo_name}") is False
 
@@ -239,7 +266,7 @@ def test_pushed_weights_equal_the_export_bit_for_bit(localhub, exported, repo_na
     from safetensors.torch import load_file
 
     repo = f"alice/{repo_name}"
-    push(PushRequest(exported, repo), token=localhub.users.alice)
+    push(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice)
     remote = load_file(hf_hub_download(repo, "model.safetensors", cache_dir=fresh_cache))
     local = load_file(exported / "model.safetensors")
     assert remote.keys() == local.keys()
@@ -250,7 +277,7 @@ def test_no_local_path_is_published(localhub, exported, repo_name, fresh_cache):
     from huggingface_hub import snapshot_download
 
     repo = f"alice/{repo_name}"
-    publish(PushRequest(exported, repo), token=localhub.users.alice, verify=False)
+    publish(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice, verify=False)
     local = Path(snapshot_download(repo, cache_dir=fresh_cache))
     for name in ("README.md", "parity.json", "config.json"):
         text = (local / name).read_text()

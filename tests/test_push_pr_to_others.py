@@ -64,7 +64,17 @@ def test_bob_proposes_to_alice_then_alice_merges_and_a_second_run_finds_the_open
     """bob proposes the converted checkpoint and his card (merged into alice's README) to alice's repo."""
     repo, bob = alices_repo, localhub.users.bob
     main_before = alice.model_info(repo).sha
-    args = ("push", "--from", str(exported), "--repo-id", repo, "--create-pr", "--readme", "merge")
+    args = (
+        "push",
+        "--from",
+        str(exported),
+        "--repo-id",
+        repo,
+        "--create-pr",
+        "--readme",
+        "merge",
+        "--allow-random-weights",
+    )
 
     plan = _ok(_hubui(*args, "--dry-run", token=bob))
     assert f"will open a PR on {repo}" in plan.stdout
@@ -100,37 +110,42 @@ def test_bob_proposes_to_alice_then_alice_merges_and_a_second_run_finds_the_open
 
 def test_a_changed_folder_opens_a_new_pr(localhub, alice, alices_repo, exported, tmp_path):
     repo, bob = alices_repo, localhub.users.bob
-    first = push(PushRequest(exported, repo, create_pr=True), token=bob)
+    first = push(PushRequest(exported, repo, create_pr=True, allow_random_weights=True), token=bob)
     changed = tmp_path / "changed"
     shutil.copytree(exported, changed)
     (changed / "NOTES.md").write_text("a note\n")
-    second = push(PushRequest(changed, repo, create_pr=True), token=bob)
+    second = push(PushRequest(changed, repo, create_pr=True, allow_random_weights=True), token=bob)
     assert first.pr_url != second.pr_url and len(_prs(alice, repo)) == 2
 
 
 def test_bob_cannot_create_a_repo_in_alices_namespace_even_with_create_pr(localhub, alice, exported, repo_name):
     repo = f"alice/{repo_name}"
     with pytest.raises(NamespaceForbiddenError, match="bob"):
-        push(PushRequest(exported, repo, create_pr=True), token=localhub.users.bob)
+        push(PushRequest(exported, repo, create_pr=True, allow_random_weights=True), token=localhub.users.bob)
     assert alice.repo_exists(repo) is False
 
 
 def test_bob_without_create_pr_is_still_refused(localhub, alice, alices_repo, exported):
     sha = alice.model_info(alices_repo).sha
     with pytest.raises(NamespaceForbiddenError):
-        push(PushRequest(exported, alices_repo), token=localhub.users.bob)
+        push(PushRequest(exported, alices_repo, allow_random_weights=True), token=localhub.users.bob)
     assert alice.model_info(alices_repo).sha == sha and _prs(alice, alices_repo) == []
 
 
 def test_bob_cannot_propose_to_a_branch_that_does_not_exist(localhub, alice, alices_repo, exported):
     with pytest.raises(PushError, match="no-such-branch"):
-        push(PushRequest(exported, alices_repo, create_pr=True, branch="no-such-branch"), token=localhub.users.bob)
+        push(
+            PushRequest(exported, alices_repo, create_pr=True, branch="no-such-branch", allow_random_weights=True),
+            token=localhub.users.bob,
+        )
     assert _prs(alice, alices_repo) == []
     assert "no-such-branch" not in {b.name for b in alice.list_repo_refs(alices_repo).branches}
 
 
 def test_dry_run_plan_names_the_pr_on_someone_elses_repo(localhub, alice, alices_repo, exported):
-    plan = dry_run(PushRequest(exported, alices_repo, create_pr=True), token=localhub.users.bob)
+    plan = dry_run(
+        PushRequest(exported, alices_repo, create_pr=True, allow_random_weights=True), token=localhub.users.bob
+    )
     assert plan.target.startswith(f"will open a PR on {alices_repo}") and plan.repo_exists
     assert _prs(alice, alices_repo) == []
 
@@ -138,7 +153,7 @@ def test_dry_run_plan_names_the_pr_on_someone_elses_repo(localhub, alice, alices
 # --- tags -------------------------------------------------------------------------------------------
 def test_tag_is_created_on_the_verified_commit(localhub, alice, exported, repo_name):
     repo = f"alice/{repo_name}"
-    result = publish(PushRequest(exported, repo, tag="v1"), token=localhub.users.alice)
+    result = publish(PushRequest(exported, repo, tag="v1", allow_random_weights=True), token=localhub.users.alice)
     assert result.verification.status == "passed"
     tags = {t.name: t.target_commit for t in alice.list_repo_refs(repo).tags}
     assert tags == {"v1": result.push.commit_oid}
@@ -147,15 +162,15 @@ def test_tag_is_created_on_the_verified_commit(localhub, alice, exported, repo_n
 
 def test_an_existing_tag_is_refused_before_anything_is_uploaded(localhub, alice, exported, repo_name, tmp_path):
     repo = f"alice/{repo_name}"
-    publish(PushRequest(exported, repo, tag="v1"), token=localhub.users.alice, verify=False)
+    publish(PushRequest(exported, repo, tag="v1", allow_random_weights=True), token=localhub.users.alice, verify=False)
     head = alice.model_info(repo).sha
     changed = tmp_path / "changed"
     shutil.copytree(exported, changed)
     (changed / "NOTES.md").write_text("a note\n")
     for run in (dry_run, publish):
         with pytest.raises(InvalidInputError, match="'v1' already exists"):
-            run(PushRequest(changed, repo, tag="v1"), token=localhub.users.alice)
-    plan = dry_run(PushRequest(changed, repo, tag="v2"), token=localhub.users.alice)
+            run(PushRequest(changed, repo, tag="v1", allow_random_weights=True), token=localhub.users.alice)
+    plan = dry_run(PushRequest(changed, repo, tag="v2", allow_random_weights=True), token=localhub.users.alice)
     assert plan.target == "main, then tag 'v2' once verified"
     assert alice.model_info(repo).sha == head
     assert "NOTES.md" not in alice.list_repo_files(repo)
@@ -168,21 +183,46 @@ def test_an_existing_tag_is_refused_before_anything_is_uploaded(localhub, alice,
 def test_bad_tag_names_are_refused_before_anything(localhub, alice, exported, repo_name, tag, error):
     repo = f"alice/{repo_name}"
     with pytest.raises(error, match="tag"):
-        publish(PushRequest(exported, repo, tag=tag), token=localhub.users.alice)
+        publish(PushRequest(exported, repo, tag=tag, allow_random_weights=True), token=localhub.users.alice)
     assert alice.repo_exists(repo) is False
 
 
 def test_tag_with_create_pr_is_refused(localhub, alice, alices_repo, exported):
     with pytest.raises(InvalidInputError, match="--tag"):
-        publish(PushRequest(exported, alices_repo, create_pr=True, tag="v1"), token=localhub.users.bob)
+        publish(
+            PushRequest(exported, alices_repo, create_pr=True, tag="v1", allow_random_weights=True),
+            token=localhub.users.bob,
+        )
     assert _prs(alice, alices_repo) == []
 
 
 def test_cli_push_with_tag(localhub, alice, exported, repo_name):
     repo = f"alice/{repo_name}"
-    proc = _ok(_hubui("push", "--from", str(exported), "--repo-id", repo, "--tag", "v1", token=localhub.users.alice))
+    proc = _ok(
+        _hubui(
+            "push",
+            "--from",
+            str(exported),
+            "--repo-id",
+            repo,
+            "--tag",
+            "v1",
+            "--allow-random-weights",
+            token=localhub.users.alice,
+        )
+    )
     tags = {t.name: t.target_commit for t in alice.list_repo_refs(repo).tags}
     assert tags["v1"] == alice.model_info(repo).sha
     assert "v1" in proc.stdout + proc.stderr
-    again = _hubui("push", "--from", str(exported), "--repo-id", repo, "--tag", "v1", token=localhub.users.alice)
+    again = _hubui(
+        "push",
+        "--from",
+        str(exported),
+        "--repo-id",
+        repo,
+        "--tag",
+        "v1",
+        "--allow-random-weights",
+        token=localhub.users.alice,
+    )
     assert again.returncode == 2 and "'v1' already exists" in again.stderr and "Traceback" not in again.stderr

@@ -125,7 +125,7 @@ def test_publish_refuses_links_and_special_files(localhub, api, folder, token_fi
     bad = MAKERS[case](folder, token_file)
     repo = f"alice/{repo_name}"
     with pytest.raises(InvalidInputError, match=re.escape(repr(bad))) as info:
-        publish(PushRequest(folder, repo), token=localhub.users.alice, verify=False)
+        publish(PushRequest(folder, repo, allow_random_weights=True), token=localhub.users.alice, verify=False)
     assert "nothing was uploaded" in info.value.message.lower() or "refusing" in info.value.message.lower()
     assert SECRET not in str(info.value)
     _assert_nothing_uploaded(api, repo)
@@ -136,7 +136,7 @@ def test_dry_run_refuses_links_and_special_files(localhub, api, folder, token_fi
     bad = MAKERS[case](folder, token_file)
     repo = f"alice/{repo_name}"
     with pytest.raises(InvalidInputError, match=bad):
-        dry_run(PushRequest(folder, repo), token=localhub.users.alice)
+        dry_run(PushRequest(folder, repo, allow_random_weights=True), token=localhub.users.alice)
     _assert_nothing_uploaded(api, repo)
 
 
@@ -144,7 +144,7 @@ def test_link_among_hidden_files_is_not_refused_because_it_never_travels(localhu
     (folder / ".cache").mkdir()
     (folder / ".cache" / "token").symlink_to(token_file)
     repo = f"alice/{repo_name}"
-    result = push(PushRequest(folder, repo), token=localhub.users.alice)
+    result = push(PushRequest(folder, repo, allow_random_weights=True), token=localhub.users.alice)
     assert not any(".cache" in f.path for f in result.files)
     assert ".cache/token" not in api.list_repo_files(repo)
 
@@ -205,7 +205,7 @@ def test_file_swapped_for_a_link_after_the_check_is_not_uploaded(
 
     monkeypatch.setattr(publishing, "check_parity_gate", check_then_swap)
     with pytest.raises(InvalidInputError, match=r"model\.safetensors.*changed since it was checked"):
-        push(PushRequest(folder, repo), token=localhub.users.alice)
+        push(PushRequest(folder, repo, allow_random_weights=True), token=localhub.users.alice)
     _assert_nothing_uploaded(api, repo)  # the files are opened and checked again before the repo is created
 
 
@@ -225,7 +225,7 @@ def test_private_push_refuses_a_repo_made_public_in_between(localhub, api, expor
 
     monkeypatch.setattr(publishing._Session, "repo_private", check_then_race)
     with pytest.raises(PushError, match="public") as info:
-        push(PushRequest(exported, repo, private=True), token=localhub.users.alice)
+        push(PushRequest(exported, repo, private=True, allow_random_weights=True), token=localhub.users.alice)
     assert "nothing was uploaded" in info.value.message.lower()
     assert api.model_info(repo).private is False
     assert api.list_repo_files(repo) == [".gitattributes"]  # the weights never went to the public repo
@@ -248,7 +248,9 @@ def test_public_push_onto_a_repo_made_private_in_between_goes_ahead_and_says_so(
 
     monkeypatch.setattr(publishing._Session, "repo_private", check_then_race)
     lines: list[str] = []
-    result = push(PushRequest(exported, repo), token=localhub.users.alice, progress=lines.append)
+    result = push(
+        PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice, progress=lines.append
+    )
     assert result.changed and api.model_info(repo).private is True
     assert any("private" in line for line in lines), lines
 
@@ -311,7 +313,11 @@ def test_push_merge_refuses_an_alias_bomb_readme(localhub, api, exported, bomb_r
     for run in (dry_run, publish):
         kwargs = {"verify": False} if run is publish else {}
         with pytest.raises(InvalidCardError, match="alias") as info:
-            run(PushRequest(exported, bomb_repo, readme_mode="merge"), token=localhub.users.alice, **kwargs)
+            run(
+                PushRequest(exported, bomb_repo, readme_mode="merge", allow_random_weights=True),
+                token=localhub.users.alice,
+                **kwargs,
+            )
         assert "README" in info.value.message
     assert api.model_info(bomb_repo).sha == before
 
@@ -338,7 +344,7 @@ def test_a_readme_over_the_size_limit_is_not_read(localhub, api, exported, big_r
     with pytest.raises(InvalidCardError, match=str(MAX_README_BYTES)):
         fetch_readme(repo, token=localhub.users.alice)
     with pytest.raises(InvalidCardError, match="README"):
-        push(PushRequest(exported, repo, readme_mode="merge"), token=localhub.users.alice)
+        push(PushRequest(exported, repo, readme_mode="merge", allow_random_weights=True), token=localhub.users.alice)
     # "keep" never reads the existing README, so its size does not block the push.
-    result = push(PushRequest(exported, repo), token=localhub.users.alice)
+    result = push(PushRequest(exported, repo, allow_random_weights=True), token=localhub.users.alice)
     assert "README.md" not in {f.path for f in result.files}

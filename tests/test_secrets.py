@@ -211,7 +211,10 @@ def _core_flows(corpus: Corpus, users, tmp: Path, name: str) -> None:
     result = hubui.convert(hubui.ModelSpec("timm", "test_resnet", seed=11), hubui.ConvertOptions(folder))
     assert result.passed
     published = hubui.publish(
-        hubui.PushRequest(folder, f"alice/{name}"), token=users.alice, original=result.loaded, progress=corpus.progress
+        hubui.PushRequest(folder, f"alice/{name}", allow_random_weights=True),
+        token=users.alice,
+        original=result.loaded,
+        progress=corpus.progress,
     )
     assert published.verification is not None and published.verification.status == "passed"
     corpus.add("core: publish result", json.dumps(published.to_dict()))
@@ -224,11 +227,11 @@ def _core_flows(corpus: Corpus, users, tmp: Path, name: str) -> None:
     corpus.add("core: commits", repr(api.list_repo_commits(f"alice/{name}", token=users.alice)))
 
     corpus.add("core: identity", repr(hubui.whoami(users.alice)))
-    request = hubui.PushRequest(folder, f"reader/{name}")
+    request = hubui.PushRequest(folder, f"reader/{name}", allow_random_weights=True)
     _expect(corpus, "core: wrong token whoami", hubui.InvalidTokenError, hubui.whoami, WRONG_TOKEN)
     _expect(corpus, "core: wrong token push", hubui.InvalidTokenError, hubui.publish, request, token=WRONG_TOKEN)
     _expect(corpus, "core: read-only push", hubui.ReadOnlyTokenError, hubui.publish, request, token=users.reader)
-    forbidden = hubui.PushRequest(folder, f"team/{name}")
+    forbidden = hubui.PushRequest(folder, f"team/{name}", allow_random_weights=True)
     _expect(corpus, "core: foreign org push", hubui.NamespaceForbiddenError, hubui.publish, forbidden, token=users.bob)
     _expect(corpus, "core: malformed token", hubui.InvalidTokenError, hubui.whoami, f"{users.alice} \u00e9")
     _expect(corpus, "core: read-only dry run", hubui.ReadOnlyTokenError, hubui.dry_run, request, token=users.reader)
@@ -245,7 +248,7 @@ def _core_flows(corpus: Corpus, users, tmp: Path, name: str) -> None:
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_ENDPOINT", UNREACHABLE)
-        unreachable = hubui.PushRequest(folder, f"alice/{name}-2")
+        unreachable = hubui.PushRequest(folder, f"alice/{name}-2", allow_random_weights=True)
         _expect(
             corpus, "core: unreachable push", hubui.HubUnreachableError, hubui.publish, unreachable, token=users.alice
         )
@@ -274,14 +277,25 @@ def _cli_flows(corpus: Corpus, users, tmp: Path, name: str) -> None:
     first = {
         "convert (HF_TOKEN env)": _cli(["convert", "--model", "test_vit", "--out", str(out), "--json"], users.alice),
         "push --model --token (HF_TOKEN of another user in env)": _cli(
-            ["push", "--model", "test_resnet", "--seed", "5", "--repo-id", f"bob/{name}-cli", "--token", users.bob],
+            [
+                "push",
+                "--model",
+                "test_resnet",
+                "--seed",
+                "5",
+                "--allow-random-weights",
+                "--repo-id",
+                f"bob/{name}-cli",
+                "--token",
+                users.bob,
+            ],
             users.carol,
         ),
     }
     for label, proc in first.items():
         _finish(corpus, label, proc, 0)
     corpus.add_tree("cli: exported folder", out)
-    push = ["push", "--from", str(out), "--repo-id"]
+    push = ["push", "--from", str(out), "--allow-random-weights", "--repo-id"]
     second = {
         "push --from (HF_TOKEN env)": (_cli([*push, f"alice/{name}-cli"], users.alice), 0),
         "push read-only --token": (_cli([*push, f"reader/{name}", "--token", users.reader], None), 2),

@@ -176,7 +176,7 @@ def test_cli_pushes_an_existing_transformers_folder_and_verifies_it(
     capsys.readouterr()
     monkeypatch.setenv("HF_TOKEN", localhub.users.alice)
     repo = f"alice/{repo_name}"
-    code = main(["push", "--from", str(out), "--repo-id", repo, "--json"])
+    code = main(["push", "--from", str(out), "--repo-id", repo, "--allow-random-weights", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)

@@ -47,7 +47,11 @@ CARD = {
 
 
 def _convert(session: Session, precision: str = "fp32", cancel_after: int | None = None) -> list[tuple]:
-    """Run the streaming convert handler to the end; optionally press Cancel after N updates."""
+    """Run the streaming convert handler to the end; optionally press Cancel after N updates.
+
+    The model gets random weights, so every push and dry run below ticks "Push random weights anyway"
+    (``allow_random_weights=True``): without it the core refuses them (issue 20).
+    """
     steps = []
     run = handlers.run_convert(session, "timm", MODEL, RANDOM_WEIGHTS, None, precision, PRESET, None, "", False)
     for i, step in enumerate(run):
@@ -195,7 +199,7 @@ def test_convert_streams_intermediate_states_before_the_verdict(localhub, tmp_pa
     session = Session(scratch_root=tmp_path)
     steps = _convert(session)
     table, _, plot, verdict, files, push, name, same = steps[-1]
-    assert "PASS" in verdict and same is session and name == MODEL
+    assert "PASS" in verdict and same is session and name == f"{MODEL}-random-seed0"  # the name follows the weights
     assert any("batch" in s[1] and "RUNNING" in s[3] for s in steps[:-1]), [s[1] for s in steps]
     assert list(table["output"]) == ["logits"] and table["max abs diff"].iloc[0] == "0"
     assert {"config.json", "model.safetensors", "parity.json"} <= set(files["file"])
@@ -264,7 +268,9 @@ def test_card_preview_renders_fields_and_shows_bad_ones_inline(converted):
 
 
 def test_push_as_pr_lands_on_refs_pr_with_the_edited_card(localhub, converted, repo_name):
-    result, verification = handlers.push(converted, *_target(repo_name, create_pr=True).values(), *CARD.values(), None)
+    result, verification = handlers.push(
+        converted, *_target(repo_name, create_pr=True).values(), *CARD.values(), None, allow_random_weights=True
+    )
     assert "pull request" in result and "refs/pr/1" in result
     assert "**passed**" in verification
     api = HfApi(endpoint=localhub.url, token=localhub.users.alice)
@@ -278,7 +284,7 @@ def test_push_as_pr_lands_on_refs_pr_with_the_edited_card(localhub, converted, r
 
 
 def test_dry_run_lists_files_and_uploads_nothing(localhub, converted, repo_name):
-    plan = handlers.dry_run(converted, *_target(repo_name).values(), *CARD.values(), None)
+    plan = handlers.dry_run(converted, *_target(repo_name).values(), *CARD.values(), None, allow_random_weights=True)
     assert "Dry run" in plan and "model.safetensors" in plan and "README.md" in plan and "new repo" in plan
     assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
 
@@ -299,9 +305,11 @@ def test_failed_gate_refuses_the_push_and_the_override_is_recorded(localhub, tmp
     steps = _convert(session)
     assert "CANCELLED" in steps[-1][3] and session.result is not None
     with pytest.raises(gr.Error) as err:
-        handlers.push(session, *_target(repo_name).values(), *CARD.values(), None)
+        handlers.push(session, *_target(repo_name).values(), *CARD.values(), None, allow_random_weights=True)
     assert "refusing to push" in err.value.message and "override" in err.value.message
-    plan = handlers.dry_run(session, *_target(repo_name, override=True).values(), *CARD.values(), None)
+    plan = handlers.dry_run(
+        session, *_target(repo_name, override=True).values(), *CARD.values(), None, allow_random_weights=True
+    )
     assert "Parity override" in plan
 
 
@@ -309,13 +317,21 @@ def test_errors_name_the_fix_and_never_the_token(localhub, converted, repo_name)
     reader = _with_result(converted)
     handlers.log_in(localhub.users.reader, reader)
     with pytest.raises(gr.Error) as err:
-        handlers.push(reader, *_target(repo_name, namespace="reader").values(), *CARD.values(), None)
+        handlers.push(
+            reader, *_target(repo_name, namespace="reader").values(), *CARD.values(), None, allow_random_weights=True
+        )
     assert "cannot create repos or push" in err.value.message and "'write' role" in err.value.message
     assert localhub.users.reader not in err.value.message
     with pytest.raises(gr.Error, match="namespace/name"):
-        handlers.dry_run(converted, *_target("bad name!").values(), *CARD.values(), None)
+        handlers.dry_run(converted, *_target("bad name!").values(), *CARD.values(), None, allow_random_weights=True)
     with pytest.raises(gr.Error, match="Run a conversion"):
-        handlers.push(_logged_in(localhub.users.alice), *_target(repo_name).values(), *CARD.values(), None)
+        handlers.push(
+            _logged_in(localhub.users.alice),
+            *_target(repo_name).values(),
+            *CARD.values(),
+            None,
+            allow_random_weights=True,
+        )
     internal = to_gr_error(RuntimeError(f"boom {localhub.users.alice}"))
     assert internal.message.startswith(INTERNAL_ERROR) and localhub.users.alice not in internal.message
 
@@ -336,7 +352,9 @@ def test_a_token_revoked_after_login_is_refused_at_push(converted, tmp_path, rep
         hub.stop()  # the same Hub, restarted with erin's token replaced: the old one is revoked
         hub = start_hub(tmp_path / "hub", [f"erin:{new}:write"], port=hub.port)
         with pytest.raises(gr.Error) as err:
-            handlers.push(session, *_target(repo_name, namespace="erin").values(), *CARD.values(), None)
+            handlers.push(
+                session, *_target(repo_name, namespace="erin").values(), *CARD.values(), None, allow_random_weights=True
+            )
         assert "revoked" in err.value.message and old not in err.value.message
         assert not HfApi(endpoint=hub.url, token=new).repo_exists(f"erin/{repo_name}")
     finally:
@@ -347,12 +365,16 @@ def test_oauth_mode_pushes_as_the_signed_in_user(localhub, converted, repo_name,
     monkeypatch.setenv("HF_TOKEN", localhub.users.bob)  # the server's token must play no part
     session = _with_result(converted, oauth=True)
     token = gr.OAuthToken(token=localhub.users.alice, scope="openid write-repos", expires_at=0)
-    result, verification = handlers.push(session, *_target(repo_name).values(), *CARD.values(), token)
+    result, verification = handlers.push(
+        session, *_target(repo_name).values(), *CARD.values(), token, allow_random_weights=True
+    )
     assert f"alice/{repo_name}" in result and "**passed**" in verification
     commits = HfApi(endpoint=localhub.url, token=localhub.users.alice).list_repo_commits(f"alice/{repo_name}")
     assert "alice" in commits[0].authors
     with pytest.raises(gr.Error, match="cannot push to namespace 'bob'"):
-        handlers.dry_run(session, *_target(repo_name, namespace="bob").values(), *CARD.values(), token)
+        handlers.dry_run(
+            session, *_target(repo_name, namespace="bob").values(), *CARD.values(), token, allow_random_weights=True
+        )
 
 
 def test_load_existing_card_fills_the_form(localhub, converted, repo_name, tmp_path: Path):

@@ -161,7 +161,8 @@ def test_card_guidance_sections_markdown_editor_and_loaded_eval_rows(new_page, l
         box = page.el("card-" + name.replace("_", "-"))
         assert hubui.SECTION_PROMPTS[name][:40] in box.inner_text(), name
     # Eval rows from the start: an editable table with empty rows to type into.
-    rows = page.el("card-eval").locator("tbody tr")
+    rows = page.el("card-eval").locator("[role=gridcell][data-col='0']")
+    expect(rows.first).to_be_visible()
     assert rows.count() >= 3, f"the eval table shows {rows.count()} rows"
     # The Markdown beside the form (to its right, level with it), holding the card a push would write.
     form, editor = _box(page, "card-description"), _box(page, "card-markdown")
@@ -202,6 +203,9 @@ def test_card_guidance_sections_markdown_editor_and_loaded_eval_rows(new_page, l
 def test_card_fields_follow_the_chosen_model(new_page, localhub):
     page = new_page("card-follows")
     log_in(page, localhub.users.alice, "alice")
+    page.tab("tab-model")
+    page.set("model-library", "open_clip")
+    page.wait_text("model-results", r"\d+ found", timeout=120_000)  # the library's own list first (a cold search)
     pick_model(page, "open_clip", OPEN_CLIP_MODEL, OPEN_CLIP_MODEL)
     page.tab("tab-push")
     expect(page.control("card-pipeline-tag")).to_have_value("zero-shot-image-classification", timeout=30_000)
