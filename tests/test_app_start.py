@@ -42,10 +42,11 @@ def test_demo_starts_hub_and_app(tmp_path):
         env=env,
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline() for _ in range(4)]  # the Hub, the demo user, the seeded model, the app
         hub_url = lines[0].split()[2]
         token = lines[1].rsplit(" ", 1)[1].strip()
-        assert lines[2].strip().endswith(f"http://127.0.0.1:{port}")
+        assert lines[2].startswith("demo model: demo-org/") and "random weights" in lines[2]
+        assert lines[3].strip().endswith(f"http://127.0.0.1:{port}")
         me = HfApi(endpoint=hub_url, token=token).whoami(cache=False)
         assert me["name"] == "demo" and [o["name"] for o in me["orgs"]] == ["demo-org"]
         deadline = time.monotonic() + 90

@@ -455,7 +455,10 @@ def _session(token: str | None, result: hubui.ConvertResult | None, tmp_path: Pa
 
 
 def _ui_push(session: Session, namespace: str, name: str, branch: str = "", card: tuple[Any, ...] = CARD) -> Any:
-    return handlers.push(session, namespace, name, False, branch, False, "msg", "keep", False, *card, None)
+    # The export holds random weights: confirmed here, so that each case meets the check it is about.
+    return handlers.push(
+        session, namespace, name, False, branch, False, "msg", "keep", False, *card, None, allow_random_weights=True
+    )
 
 
 _BAD_FILES: list[Files] = []  # set by the files fixture: the UI cases name files, gradio hands over paths

@@ -365,6 +365,13 @@ def test_core_messages_reach_the_app_in_its_own_words():
             ["choose Precision fp16 (or bf16) on the Convert tab", "Choose a Precision that fits."],
             ["--precision", "--allow-unpushable-size", "allow_unpushable_size"],
         ),
+        (
+            hubui.RandomWeightsError(
+                "This export holds random weights (seed 0), not a trained model; nothing was pushed."
+            ),
+            ["random weights (seed 0)", "Tick “Push random weights anyway” next to the Push button"],
+            ["--allow-random-weights", "PushRequest", "allow_random_weights"],
+        ),
     ]
     for exc, shown, hidden in cases:
         _, message, hint = describe(exc)

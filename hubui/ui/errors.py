@@ -69,7 +69,8 @@ _UI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"convert with --precision (\w+)( \(or (\w+)\))?", r"choose Precision \1\2 on the Convert tab"),
         (r"a smaller --precision", "a smaller Precision"),
         (
-            r"Pass --allow-random-weights \(CLI\) / tick the confirmation \(app\)",
+            r"Pass --allow-random-weights \(CLI\) / tick the confirmation \(app\)"
+            r"(, or PushRequest\(allow_random_weights=True\))?",
             "Tick “Push random weights anyway” next to the Push button",
         ),
         (r"Choose a precision that fits, or pass --allow-unpushable-size[^.]*\.", "Choose a Precision that fits."),
