@@ -142,7 +142,7 @@ def test_login_with_a_bad_token_is_a_gr_error_with_a_hint_and_no_token():
     bad = "hf_" + "x" * 30
     with pytest.raises(gr.Error) as err:
         handlers.log_in(bad, Session())
-    assert "rejected the token" in err.value.message and "log in again" in err.value.message
+    assert "rejected this token" in err.value.message and "log in again" in err.value.message
     assert bad not in err.value.message and "Traceback" not in err.value.message
 
 

@@ -293,7 +293,8 @@ def _verdict(report: hubui.ParityReport | None, stopped: bool) -> str:
     if not text or origin is None:
         return text
     head, _, rest = text.partition("\n")
-    return f"{head}\n**Weights:** {views.md(origin.describe())}" + (f"\n{rest}" if rest else "")
+    # Blank lines around it: Markdown joins single-newline lines into one sentence-less paragraph.
+    return f"{head}\n\n**Weights:** {views.md(origin.describe())}" + (f"\n\n{rest}" if rest else "")
 
 
 PULSE_WIDTH = 8
