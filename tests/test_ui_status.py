@@ -16,7 +16,7 @@ import test_ui_browser
 from _browser import SCREENSHOTS, AppPage
 from huggingface_hub import HfApi
 from playwright.sync_api import expect
-from test_ui_browser import OPEN_CLIP_MODEL, TABS, TIMM_MODEL, convert, log_in, pick_model
+from test_ui_browser import OPEN_CLIP_MODEL, RANDOM, TABS, TIMM_MODEL, convert, log_in
 
 import hubui
 from hubui.ui import status as status_bar
@@ -34,9 +34,31 @@ def _box(page: AppPage, elem_id: str) -> dict[str, float]:
     return box
 
 
+def pick(page: AppPage, library: str, name: str) -> None:
+    """Choose a model with random weights the way a person does: pick it again if a late search emptied the list.
+
+    A search of the library and one of the typed text can finish in either order (a cold search takes seconds);
+    what this module checks comes after the choice, so the choice is made once the searches are done.
+    """
+    page.tab("tab-model")
+    settled = "() => !/searching/.test(document.getElementById('model-results').innerText)"
+    page.set("model-library", library)
+    page.page.wait_for_function(settled, timeout=120_000)  # the library's own list first (a cold search)
+    page.fill("model-search", name)
+    for _ in range(3):
+        page.page.wait_for_function(settled, timeout=120_000)
+        page.choose("model-results", name)
+        page.page.wait_for_function(settled, timeout=120_000)
+        if page.control("model-results").input_value() == name:
+            break
+    page.choose("model-tag", RANDOM)
+    page.wait_text("model-facts", re.escape(name), timeout=60_000)
+    page.assert_no_traceback()
+
+
 def _converted(page: AppPage, token: str, user: str = "alice") -> str:
     log_in(page, token, user)
-    pick_model(page, "timm", TIMM_MODEL, TIMM_MODEL)
+    pick(page, "timm", TIMM_MODEL)
     verdict, _ = convert(page)
     assert "PASS" in verdict, verdict
     return verdict
@@ -190,8 +212,9 @@ def test_card_guidance_sections_markdown_editor_and_loaded_eval_rows(new_page, l
     expect(page.el("card-eval")).to_contain_text("71.3")
     # The raw Markdown, edited, goes into the form (what a push writes is the form's value).
     page.wait_text("card-markdown", r"For the loading test", timeout=15_000)
-    edited = page.text("card-markdown").replace("Not trained.", "Edited in the Markdown box.")
-    page.control("card-markdown").fill(edited)
+    edited = page.control("card-markdown").input_value().replace("Not trained.", "Edited in the Markdown box.")
+    page.fill("card-markdown", edited)
+    expect(page.control("card-markdown")).to_have_value(edited)
     page.click("card-markdown-apply")
     expect(page.control("card-limitations")).to_have_value("Edited in the Markdown box.", timeout=30_000)
     page.wait_text("card-preview", r"Edited in the Markdown box", timeout=15_000)
@@ -203,14 +226,11 @@ def test_card_guidance_sections_markdown_editor_and_loaded_eval_rows(new_page, l
 def test_card_fields_follow_the_chosen_model(new_page, localhub):
     page = new_page("card-follows")
     log_in(page, localhub.users.alice, "alice")
-    page.tab("tab-model")
-    page.set("model-library", "open_clip")
-    page.wait_text("model-results", r"\d+ found", timeout=120_000)  # the library's own list first (a cold search)
-    pick_model(page, "open_clip", OPEN_CLIP_MODEL, OPEN_CLIP_MODEL)
+    pick(page, "open_clip", OPEN_CLIP_MODEL)
     page.tab("tab-push")
     expect(page.control("card-pipeline-tag")).to_have_value("zero-shot-image-classification", timeout=30_000)
     page.wait_text("card-defaults-note", r"Filled from the model")
-    pick_model(page, "timm", TIMM_MODEL, TIMM_MODEL)
+    pick(page, "timm", TIMM_MODEL)
     page.tab("tab-push")
     expect(page.control("card-pipeline-tag")).to_have_value("image-classification", timeout=30_000)
     page.assert_no_traceback()

@@ -35,6 +35,7 @@ LOADED_KEYS = (
     "description",
 )  # fmt: skip
 """What "Load existing card" and "Use this Markdown" fill, in this order (then the preview)."""
+LAST_MARKDOWN = "card-markdown:last"  # Session.form key: the card last written into the Markdown box
 
 
 def _export(session: Session) -> hubui.ConvertResult:
@@ -137,7 +138,13 @@ def card_views(
         card,
         _sections(intended_use, limitations, training_data, evaluation),
     )
-    return (message, gr.skip()) if readme is None else (views.card_markdown(str(readme)), str(readme))
+    if readme is None:
+        return message, gr.skip()
+    text = str(readme)
+    # The Markdown box changes only when the card does: a repeat of the same card must not wipe an edit in it.
+    unchanged = session.form.get(LAST_MARKDOWN) == text
+    session.form[LAST_MARKDOWN] = text
+    return views.card_markdown(text), (gr.skip() if unchanged else text)
 
 
 def _loaded_values(loaded: Any, readme: str) -> tuple[Any, ...]:

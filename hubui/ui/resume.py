@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from hubui.ui import forms, handlers, plots, views
-from hubui.ui.card_handlers import SECTIONS
+from hubui.ui.card_handlers import LAST_MARKDOWN, SECTIONS
 from hubui.ui.card_tab import section_id
 from hubui.ui.state import Session, SessionStore
 
@@ -91,6 +91,7 @@ def resume_session(store: SessionStore, keys: Sequence[str]) -> Callable[..., tu
         restored = store.resume(key, tab)
         if restored is None:
             return (session, store.register(session, tab), *(gr.skip(),) * (len(keys) + RUN_OUTPUTS))
+        restored.form.pop(LAST_MARKDOWN, None)  # the new page's Markdown box is empty: fill it again
         restored.pending = dict(restored.form)
         values = [_value(k, restored.form[k]) if k in restored.form else gr.skip() for k in keys]
         return (restored, key, *values, *run_outputs(restored))
