@@ -14,7 +14,8 @@ import gradio as gr
 import pytest
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
-from hubui.ui import build_app, handlers, plots, views
+import hubui
+from hubui.ui import build_app, forms, handlers, plots, views
 from hubui.ui.errors import INTERNAL_ERROR, to_gr_error
 from hubui.ui.forms import PRESET_TOLERANCE as PRESET
 from hubui.ui.forms import RANDOM_WEIGHTS
@@ -180,6 +181,23 @@ def test_search_gives_instant_results_and_facts():
     facts, tags, message = handlers.select_model("timm", MODEL)
     assert "parameters" in facts and "input size" in facts and "mean / std" in facts and message == ""
     assert tags["choices"][0] == RANDOM_WEIGHTS
+
+
+def test_a_late_search_keeps_the_architecture_already_chosen():
+    # A search that finishes after the user picked a model must not wipe the pick (it did: value=None).
+    results, _ = handlers.search("timm", "test_res", MODEL)
+    assert results["value"] == MODEL and MODEL in results["choices"]
+    results, _ = handlers.search("timm", "no-such-model-anywhere", MODEL)
+    assert results["value"] is None
+
+
+def test_an_empty_classes_box_keeps_the_model_s_own_classifier():
+    # A browser's empty number box can arrive as 0: the Classes box is text, and empty means "the model's own".
+    assert forms.model_spec("timm", MODEL, RANDOM_WEIGHTS, None, "").num_classes is None
+    assert forms.model_spec("timm", MODEL, RANDOM_WEIGHTS, None, " 0 ").num_classes == 0
+    assert forms.model_spec("timm", MODEL, RANDOM_WEIGHTS, None, "12").num_classes == 12
+    with pytest.raises(hubui.InvalidInputError, match="'twelve'"):
+        forms.model_spec("timm", MODEL, RANDOM_WEIGHTS, None, "twelve")
 
 
 def test_model_errors_are_inline_with_what_to_do():

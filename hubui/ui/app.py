@@ -190,10 +190,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                 file_types=CHECKPOINT_TYPES,
                 elem_id="model-checkpoint",
             )
-            num_classes = gr.Number(
+            # A Textbox, not a Number: a browser's empty Number can arrive as 0, which would silently take the
+            # classifier off; empty here always means "the model's own".
+            num_classes = gr.Textbox(
                 label="Classes (empty = the model's own; 0 = no classifier)",
-                value=None,
-                precision=0,
+                value="",
+                placeholder="the model's own",
                 elem_id="model-num-classes",
             )
             model_error = gr.Markdown("", elem_id="model-error")
@@ -285,7 +287,11 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             trigger_mode="always_last",
             **quiet,
         ).then(
-            shown_at(handlers.search, 1, 2), [library, query], [results, model_error], api_name="search", **quiet
+            shown_at(handlers.search, 1, 2),
+            [library, query, results],
+            [results, model_error],
+            api_name="search",
+            **quiet,
         ).then(resume.reapply_architecture, [session, library], [results], **quiet)
         results.change(
             shown_at(handlers.select_model, 2, 3),

@@ -59,7 +59,7 @@ def file_paths(values: Iterable[Any] | None) -> tuple[str, ...]:
 
 
 def model_spec(
-    library: str, architecture: str | None, tag: str | None, checkpoint: Any, num_classes: float | None = None
+    library: str, architecture: str | None, tag: str | None, checkpoint: Any, num_classes: str | float | None = None
 ) -> hubui.ModelSpec:
     """The model to convert: a checkpoint wins over a pretrained tag; ``(random weights)`` is seeded.
 
@@ -86,15 +86,20 @@ def model_spec(
     return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path, num_classes=classes)  # type: ignore[arg-type]
 
 
-def _classes(value: float | None) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _classes(value: str | float | None) -> int | None:
+    text = "" if value is None else str(value).strip()
+    if text in ("", "nan"):
         return None
-    if float(value) != int(value) or value < 0:
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if number != int(number) or number < 0:
         raise hubui.InvalidInputError(
-            f"Classes must be a whole number of 0 or more, not {value!r}.",
+            f"Classes must be a whole number of 0 or more, not {text!r}.",
             "Leave Classes empty to keep the model's own classifier, or set 0 for none.",
         )
-    return int(value)
+    return int(number)
 
 
 def target_choices() -> list[str]:

@@ -104,14 +104,16 @@ def searching(library: str, pattern: str) -> dict[str, Any]:
 
 
 @ui_handler
-def search(library: str, pattern: str) -> tuple[dict[str, Any], str]:
-    """Instant search of the library's architectures; errors inline."""
+def search(library: str, pattern: str, current: str | None = None) -> tuple[dict[str, Any], str]:
+    """Instant search of the library's architectures; errors inline. ``current``, the architecture already
+    chosen, stays chosen when the new list has it (a late search must not wipe a pick)."""
     entries, message = attempt(hubui.search_models, library, pattern or "", False, SEARCH_LIMIT)
     names = [e.name for e in entries or []]
     if entries is not None and not names:
         message = f"No {views.md(library)} architecture matches {views.code(pattern)}: try a shorter part or `*`."
     info = f"{len(names)} found" + (" (the first ones: type more to narrow)" if len(names) >= SEARCH_LIMIT else "")
-    return gr.update(choices=names, value=None, info=info if names else SEARCH_INFO), message
+    keep = current if current in names else None
+    return gr.update(choices=names, value=keep, info=info if names else SEARCH_INFO), message
 
 
 @ui_handler
@@ -178,7 +180,7 @@ def run_convert(
     repo_name: str | None,
     override: bool,
     target: str = NATIVE,
-    num_classes: float | None = None,
+    num_classes: str | float | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """Stream a conversion: table, progress, plot and verdict after every step and parity batch.
@@ -216,7 +218,7 @@ def _run_convert(
     repo_name: str | None,
     override: bool,
     target: str,
-    num_classes: float | None,
+    num_classes: str | float | None,
     request: gr.Request | None,
 ) -> Iterator[tuple[Any, ...]]:
     spec = forms.model_spec(library, architecture, tag, checkpoint, num_classes)
