@@ -177,6 +177,7 @@ def start_push(page: AppPage, namespace: str, name: str, create_pr: bool) -> Non
     page.set("push-namespace", namespace)
     page.set("push-name", name)
     page.set("push-create-pr", create_pr)
+    page.set("push-allow-random", True)  # these models have seeded random weights: confirmed, as a user would
     page.click("push-button")
 
 
@@ -298,7 +299,8 @@ def test_timm_flow_live_parity_card_and_pr(new_page, localhub, fresh_cache):
     # The preview follows the form: the edited description and the repo the card will live in.
     page.wait_text("card-preview", re.escape(description), timeout=15_000)
     page.wait_text("card-preview", re.escape(f"alice/{repo_name}"), timeout=15_000)
-    # The dry run shows the plan and uploads nothing.
+    # The dry run shows the plan and uploads nothing (random weights, confirmed as a user would).
+    page.set("push-allow-random", True)
     page.click("push-dry-run")
     page.wait_text("push-plan", r"model\.safetensors")
     assert not _api(localhub.users.alice, localhub).repo_exists(f"alice/{repo_name}")
@@ -370,6 +372,7 @@ def test_push_to_a_namespace_the_user_cannot_write_is_refused(new_page, localhub
     page.tab("tab-push")
     page.choose("push-namespace", "team", custom=True)
     page.set("push-name", repo.split("/")[1])
+    page.set("push-allow-random", True)
     since = page.mark()
     page.click("push-button")
     message = page.wait_message(["push-result"], r"cannot push|not allowed|forbidden|no write", since)
