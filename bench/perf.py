@@ -70,6 +70,7 @@ LARGE_MODELS = ("vit_l_14", "vit_bigg_14")
 # that the 10 GB conversion is not done twice.
 PUSH_AFTER_CONVERT = ("hubui-vit_bigg_14-fp32",)
 _PUSH_AFTER_ENV = "HUBUI_PERF_PUSH_AFTER"  # --push-after, for the children
+_WORK_ENV = "HUBUI_PERF_WORK"  # the case's work folder, made and removed by the parent
 GIB = 1 << 30
 RSS_CEILING_GIB = 20.0  # the watchdog stops a case whose RSS reaches this (bench/watchdog.py)
 MEM_AVAILABLE_FLOOR_GIB = 1.0  # ... or when the machine's MemAvailable falls under this
@@ -569,7 +570,14 @@ def run_child(
         "loadavg_before": _loadavg(),
         "mem_available_before_bytes": meminfo("MemAvailable"),
     }
-    watched = run_watched(cmd, child_env, ROOT, int(rss_ceiling_gib * GIB), int(mem_floor_gib * GIB))
+    # The parent owns the case's work folder: a child the watchdog kills cannot clean up after itself (a stopped
+    # ViT-bigG-14 case left 19 GB behind when the child made its own temporary folder).
+    work = Path(tempfile.mkdtemp(prefix="hubui-perf-"))
+    child_env[_WORK_ENV] = str(work)
+    try:
+        watched = run_watched(cmd, child_env, ROOT, int(rss_ceiling_gib * GIB), int(mem_floor_gib * GIB))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     context["loadavg_after"] = _loadavg()
     if watched.stopped is not None:
         trace = [{"s": t, "rss_bytes": rss} for t, rss in watched.trace]
@@ -620,7 +628,8 @@ def run_floor(name: str, model_key: str, batch_size: int | None) -> dict[str, An
 
 def child(name: str, batch_size: int | None) -> dict[str, Any]:
     kind, model_key, *rest = name.split("-")
-    with tempfile.TemporaryDirectory(prefix="hubui-perf-") as tmp:
+    given = os.environ.get(_WORK_ENV)
+    with contextlib.nullcontext(given) if given else tempfile.TemporaryDirectory(prefix="hubui-perf-") as tmp:
         work = Path(tmp)
         if kind == "hubui":
             return run_hubui(name, model_key, rest[0], work, batch_size, push_after=name in _push_after())
