@@ -94,16 +94,19 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from hubui.localhub import LocalHub, build_directory, default_root
     from hubui.ports import choose_port
 
     port = choose_port(args.host, args.port)  # a busy --port fails before the Hub starts
+    # The app and every library it drives must talk to the embedded Hub, never the real one. huggingface_hub
+    # reads these once, when it is imported (the local Hub's own modules import it), so they are set first.
+    hub_port = choose_port("127.0.0.1", 0)
+    os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{hub_port}"
+    os.environ["HF_HUB_DISABLE_XET"] = "1"
+    from hubui.localhub import LocalHub, build_directory, default_root
+
     token = "hubui-demo-" + secrets.token_urlsafe(18)
     root = args.root or default_root().parent / "demo-hub"
-    hub = LocalHub(root, build_directory([f"demo:{token}:write"], ["demo-org:demo"])).start()
-    # The app and every library it drives must talk to the embedded Hub, never the real one.
-    os.environ["HF_ENDPOINT"] = hub.url
-    os.environ["HF_HUB_DISABLE_XET"] = "1"
+    hub = LocalHub(root, build_directory([f"demo:{token}:write"], ["demo-org:demo"]), port=hub_port).start()
     # Single-user demo: the app's sessions start logged in as the demo user (never a real token).
     os.environ["HF_TOKEN"] = token
     os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)

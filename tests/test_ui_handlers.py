@@ -184,9 +184,12 @@ def test_search_gives_instant_results_and_facts():
 
 
 def test_a_late_search_keeps_the_architecture_already_chosen():
-    # A search that finishes after the user picked a model must not wipe the pick (it did: value=None).
+    # A search sent before the user picked a model (current None) and answered after must not wipe the pick
+    # (it did: value=None): it sends the list only. A choice the new list lacks is cleared.
+    results, _ = handlers.search("timm", "test_res", None)
+    assert "value" not in results and MODEL in results["choices"]
     results, _ = handlers.search("timm", "test_res", MODEL)
-    assert results["value"] == MODEL and MODEL in results["choices"]
+    assert "value" not in results
     results, _ = handlers.search("timm", "no-such-model-anywhere", MODEL)
     assert results["value"] is None
 

@@ -12,6 +12,7 @@ lazily.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any
 
@@ -47,12 +48,12 @@ PIL_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3}
 
 # --- availability --------------------------------------------------------------------------------------
 def transformers_available() -> bool:
-    """Whether transformers can be imported (the ``transformers`` target needs it)."""
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether transformers is installed (the ``transformers`` target needs it).
+
+    Looked up, not imported: the CLI asks while it builds its parser, and importing transformers there would
+    cost seconds and import huggingface_hub before ``hubui demo`` has pointed it at the embedded Hub.
+    """
+    return importlib.util.find_spec("transformers") is not None
 
 
 def available_targets() -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import hubui
 from hubui.libraries import DEFAULT_SOURCE, NATIVE, source_names
 from hubui.ui import card_handlers, card_tab, derived, forms, handlers, plots, resume, views
 from hubui.ui import status as status_bar
-from hubui.ui.errors import shown_at
+from hubui.ui.errors import clear_pills, shown_at
 from hubui.ui.state import Session, SessionStore, close_session, remove_session_dir, session_factory
 
 try:  # the Quick fix tab (hubui/ui/quick.py); the app works without it
@@ -255,7 +255,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         # --- wiring -----------------------------------------------------------------------------------
         # The api_names are a contract too: scripts and tests drive sessions through gradio_client with them.
         # Every error shows once, in the output next to its cause: shown_at puts it there and raises it without a
-        # toast; show_progress="hidden" keeps gradio's "Error" pills off the outputs (see hubui.ui.errors).
+        # toast; clear_pills takes gradio's "Error" pills off the outputs of a failed event (see hubui.ui.errors).
         quiet: dict[str, Any] = {"show_progress": "hidden"}
         login_out = [status, namespace, session]
         # A reload takes up this tab's session again (hubui.ui.resume), before the login is looked at.
@@ -263,13 +263,19 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         remembered += [namespace, name, branch, private, create_pr, readme_mode, message, override, allow_random]
         keys = resume.remembered_ids(resume.card_ids())
         run_out = [verdict, table, plot, files, push]
-        app.load(
-            resume.resume_session(store, keys), [key, session], [session, key, *remembered, *run_out],
-            js=resume.READ_KEY_JS, **quiet,
-        ).then(None, [key], None, js=resume.WRITE_KEY_JS).then(
-            shown_at(handlers.on_load, 0, 3), [session], login_out, api_name="on_load", **quiet
-        ).then(resume.reapply_namespace, [session], [namespace], **quiet)  # fmt: skip
-        gr.on(
+        loaded = (
+            app.load(
+                resume.resume_session(store, keys),
+                [key, session],
+                [session, key, *remembered, *run_out],
+                js=resume.READ_KEY_JS,
+                **quiet,
+            )
+            .then(None, [key], None, js=resume.WRITE_KEY_JS)
+            .then(shown_at(handlers.on_load, 0, 3), [session], login_out, api_name="on_load", **quiet)
+        )
+        clear_pills(loaded, login_out).then(resume.reapply_namespace, [session], [namespace], **quiet)  # fmt: skip
+        login_event = gr.on(
             [login.click, token.submit],
             shown_at(handlers.log_in, 0, 4),
             [token, session],
@@ -277,9 +283,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             api_name="log_in",
             **quiet,
         )
-        logout.click(shown_at(handlers.log_out, 0, 3), [session], login_out, api_name="log_out", **quiet)
+        clear_pills(login_event, [status, token, namespace])
+        clear_pills(
+            logout.click(shown_at(handlers.log_out, 0, 3), [session], login_out, api_name="log_out", **quiet), login_out
+        )
 
-        gr.on(  # the list says "searching…" first: a cold search takes seconds
+        searched = gr.on(  # the list says "searching…" first: a cold search takes seconds
             [query.change, query.submit, library.change],
             handlers.searching,
             [library, query],
@@ -291,19 +300,25 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             [library, query, results],
             [results, model_error],
             api_name="search",
+            trigger_mode="always_last",  # a .then is "once": the search for the last keystroke was dropped
             **quiet,
-        ).then(resume.reapply_architecture, [session, library], [results], **quiet)
-        results.change(
+        )
+        clear_pills(searched, [results, model_error]).then(
+            resume.reapply_architecture, [session, library], [results], trigger_mode="always_last", **quiet
+        )
+        selected = results.change(
             shown_at(handlers.select_model, 2, 3),
             [library, results],
             [facts, tag, model_error],
             api_name="select_model",
             **quiet,
-        ).then(resume.reapply_tag, [session, library, results], [tag], **quiet).then(
-            resume.reapply_facts, [session, library, results, tag, checkpoint], [facts, model_error], **quiet
         )
+        last: dict[str, Any] = {"trigger_mode": "always_last", **quiet}
+        clear_pills(selected, [facts, tag, model_error]).then(
+            resume.reapply_tag, [session, library, results], [tag], **last
+        ).then(resume.reapply_facts, [session, library, results, tag, checkpoint], [facts, model_error], **last)
         weights_in = [library, results, tag, checkpoint]
-        gr.on(
+        weighed = gr.on(
             [tag.input, checkpoint.change],
             shown_at(handlers.select_weights, 1, 2),
             weights_in,
@@ -312,6 +327,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             api_name="select_tag",
             **quiet,
         )
+        clear_pills(weighed, [facts, model_error])
         # The repo name follows the weights unless the user typed their own (the last suggestion tells them apart).
         suggested = gr.State("")
         gr.on(
@@ -337,7 +353,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         preview_in = [session, namespace, name, override, *card, *sections]
         status_in = [library, results, tag, checkpoint, precision, override, allow_random]
         run_in = [session, library, results, tag, checkpoint, precision, tolerance, images, name, override]
-        run.click(
+        converted = run.click(
             shown_at(handlers.run_convert, 3, 8, prefix="## ERROR\n", also={1: "stopped by an error"}),
             [*run_in, convert_target, num_classes],
             [table, progress, plot, verdict, files, push, name, session],
@@ -345,9 +361,10 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             concurrency_id=HEAVY_ID,
             api_name="run_convert",
             **quiet,
-        ).then(card_handlers.card_views, preview_in, [preview, markdown], show_progress="hidden").then(
-            status_bar.refresh, [session, *status_in], [bar], **quiet
-        )  # the run has let go of its cancel by now: the bar says how it ended
+        )
+        clear_pills(converted, [table, progress, plot, verdict, files, push, name]).then(
+            card_handlers.card_views, preview_in, [preview, markdown], show_progress="hidden"
+        ).then(status_bar.refresh, [session, *status_in], [bar], **quiet)  # the run has let go of its cancel by now
         cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
         override.change(handlers.gate, [session, override], [push])
         gr.on(
@@ -362,16 +379,22 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
         target += [allow_random, *sections]  # after card_handlers' oauth_token
         card_out = [*tab.loaded, preview]
-        load_card.click(
-            shown_at(card_handlers.load_existing_card, len(card_out) - 1, len(card_out)),
-            [session, namespace, name, branch],
+        clear_pills(
+            load_card.click(
+                shown_at(card_handlers.load_existing_card, len(card_out) - 1, len(card_out)),
+                [session, namespace, name, branch],
+                card_out,
+                **quiet,
+            ),
             card_out,
-            **quiet,
         )
         dry_out = [plan]
-        dry.click(shown_at(card_handlers.dry_run, 0, len(dry_out)), target, dry_out, api_name="dry_run", **quiet)
+        clear_pills(
+            dry.click(shown_at(card_handlers.dry_run, 0, len(dry_out)), target, dry_out, api_name="dry_run", **quiet),
+            dry_out,
+        )
         push_out = [result, verification]
-        push.click(
+        pushed = push.click(
             shown_at(card_handlers.push, 0, len(push_out), also={1: ""}),  # an old verification is not this push's
             target,
             push_out,
@@ -380,20 +403,28 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             api_name="push",
             **quiet,
         )
+        clear_pills(pushed, push_out)
         # A plan or result made from other inputs says so (a new Run, any push input or card field changed).
-        for shown in (plan, result):
+        # Each click notes what its plan or result is made from; a change event that leaves the inputs as they
+        # were (a value the app set again, a late event) does not mark it.
+        for kind, shown, button in (("plan", plan, dry), ("result", result, push)):
+            button.click(derived.made_from(kind), target, None, **quiet)
+            run.click(derived.mark_stale, [shown], [shown], **quiet)
             gr.on(
-                [run.click, *(c.change for c in target[1:])],
-                derived.mark_stale,
-                [shown],
+                [c.change for c in target[1:]],
+                derived.stale_unless_same(kind),
+                [shown, *target],
                 [shown],
                 trigger_mode="always_last",
                 **quiet,
             )
 
         use_markdown = tab.use_markdown
-        use_markdown.click(
-            shown_at(card_handlers.use_markdown, len(card_out) - 1, len(card_out)), [markdown], card_out, **quiet
+        clear_pills(
+            use_markdown.click(
+                shown_at(card_handlers.use_markdown, len(card_out) - 1, len(card_out)), [markdown], card_out, **quiet
+            ),
+            card_out,
         )
         _wire_memory_and_status(
             session, remembered, keys, bar, status_in,

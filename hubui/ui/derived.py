@@ -10,7 +10,9 @@ public API; no state of their own (the last suggested name travels in a ``gr.Sta
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import gradio as gr
 import hubui
 from hubui.ui import forms, views
 from hubui.ui.errors import WARN, describe, ui_handler
+from hubui.ui.state import Session
 
 STALE = "**Out of date:** the inputs changed since this was made; run it again."
 _STALE_RE = re.compile(r"^\*\*Out of date:\*\*[^\n]*\n\n")
@@ -127,13 +130,45 @@ def mark_stale(text: str | None) -> Any:
     return f"{STALE}\n\n{text}"
 
 
+def _digest(session: Session, values: tuple[Any, ...]) -> str:
+    # The run counts too: a new conversion is another export even when every form value is the same.
+    return hashlib.sha256(repr((session.runs, values)).encode("utf-8", "replace")).hexdigest()
+
+
+def made_from(kind: str) -> Callable[..., None]:
+    """The callback that notes the inputs a plan or result (``kind``) is made from: ``(session, *values)``.
+
+    Wired to the same click as the dry run / push, so it sees the values that click sent.
+    """
+
+    def note(session: Session, *values: Any) -> None:
+        session.made_from[kind] = _digest(session, values)
+
+    return note
+
+
+def stale_unless_same(kind: str) -> Callable[..., Any]:
+    """The callback ``(text, session, *values)`` that marks the plan or result out of date (:func:`mark_stale`)
+    unless ``values`` are those it was made from. Gradio also fires change events for values set by the app
+    and late ones; only a real change marks it."""
+
+    def check(text: str | None, session: Session, *values: Any) -> Any:
+        if session.made_from.get(kind) == _digest(session, values):
+            return gr.skip()
+        return mark_stale(text)
+
+    return check
+
+
 __all__ = [
     "STALE",
     "facts_for_weights",
     "follow_name",
+    "made_from",
     "mark_stale",
     "name_problem",
     "split_name",
+    "stale_unless_same",
     "suggested_name",
     "weights_line",
 ]

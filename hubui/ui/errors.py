@@ -279,10 +279,27 @@ def shown_at(
     return once
 
 
+def clear_pills(event: Any, outputs: list[Any]) -> Any:
+    """After ``event`` fails, take gradio's "Error" pill off each of its outputs; returns ``event``.
+
+    Gradio marks every output of a failed event with an "Error" pill, even with ``show_progress="hidden"``.
+    The message already stands in its slot (:func:`shown_at`), so the pills only repeat it: a no-op event on
+    the same outputs, run on failure only, sets their status back to complete.
+    """
+    shown = [o for o in outputs if not isinstance(o, gr.State)]
+
+    def unchanged() -> Any:
+        return gr.skip() if len(shown) == 1 else tuple(gr.skip() for _ in shown)
+
+    event.failure(unchanged, None, shown, show_progress="hidden", queue=False)
+    return event
+
+
 __all__ = [
     "INTERNAL_ERROR",
     "WARN",
     "attempt",
+    "clear_pills",
     "describe",
     "inline",
     "shown_at",

@@ -105,15 +105,21 @@ def searching(library: str, pattern: str) -> dict[str, Any]:
 
 @ui_handler
 def search(library: str, pattern: str, current: str | None = None) -> tuple[dict[str, Any], str]:
-    """Instant search of the library's architectures; errors inline. ``current``, the architecture already
-    chosen, stays chosen when the new list has it (a late search must not wipe a pick)."""
+    """Instant search of the library's architectures; errors inline.
+
+    ``current`` is the architecture chosen when the search was sent. Only a choice the new list lacks (another
+    library's, an older search's) is cleared; otherwise the value is left alone, because the visitor may have
+    picked from the previous list while this search ran, and a late answer must not wipe that pick.
+    """
     entries, message = attempt(hubui.search_models, library, pattern or "", False, SEARCH_LIMIT)
     names = [e.name for e in entries or []]
     if entries is not None and not names:
         message = f"No {views.md(library)} architecture matches {views.code(pattern)}: try a shorter part or `*`."
     info = f"{len(names)} found" + (" (the first ones: type more to narrow)" if len(names) >= SEARCH_LIMIT else "")
-    keep = current if current in names else None
-    return gr.update(choices=names, value=keep, info=info if names else SEARCH_INFO), message
+    shown = {"choices": names, "info": info if names else SEARCH_INFO}
+    if current and current not in names:
+        shown["value"] = None
+    return gr.update(**shown), message
 
 
 @ui_handler

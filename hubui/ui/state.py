@@ -52,6 +52,9 @@ class Session:
         form: The last values of the inputs a reload puts back, by elem_id (see :mod:`hubui.ui.resume`).
         pending: Model-tab values a reload is putting back; the search and model events re-apply them until
             the visitor changes one of those inputs.
+        made_from: For the dry-run plan and the push result on show (``"plan"``, ``"result"``), a digest of the
+            inputs they were made from: a change event that leaves the inputs as they were does not mark them
+            out of date (:func:`hubui.ui.derived.stale_unless_same`).
         tabs: How many browser tabs' ``gr.State`` hold this session (a reloaded tab resumes it): it is closed
             when the last one lets go.
         tab_hash: The gradio session hash of the tab that holds it now.
@@ -71,6 +74,7 @@ class Session:
     runs: int = 0
     form: dict[str, Any] = field(default_factory=dict, repr=False)
     pending: dict[str, Any] = field(default_factory=dict, repr=False)
+    made_from: dict[str, str] = field(default_factory=dict, repr=False)
     tabs: int = 1
     tab_hash: str | None = None
     detached_at: float | None = None
