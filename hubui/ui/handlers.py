@@ -116,10 +116,9 @@ def search(library: str, pattern: str, current: str | None = None) -> tuple[dict
     if entries is not None and not names:
         message = f"No {views.md(library)} architecture matches {views.code(pattern)}: try a shorter part or `*`."
     info = f"{len(names)} found" + (" (the first ones: type more to narrow)" if len(names) >= SEARCH_LIMIT else "")
-    shown = {"choices": names, "info": info if names else SEARCH_INFO}
     if current and current not in names:
-        shown["value"] = None
-    return gr.update(**shown), message
+        return gr.update(choices=names, info=info if names else SEARCH_INFO, value=None), message
+    return gr.update(choices=names, info=info if names else SEARCH_INFO), message
 
 
 @ui_handler
