@@ -44,7 +44,7 @@ from gradio_client import Client
 from huggingface_hub import HfApi, constants, snapshot_download
 
 import hubui
-from hubui.ui import build_app, handlers
+from hubui.ui import build_app, handlers, launch_options
 from hubui.ui.forms import EVAL_COLUMNS, PRESET_TOLERANCE, RANDOM_WEIGHTS
 from hubui.ui.state import Session
 
@@ -311,7 +311,7 @@ def _app_flow(corpus: Corpus, users, reapply: Callable[[], None], name: str) -> 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_TOKEN", users.dave)
         app = build_app(os.environ["HF_ENDPOINT"], oauth=False)
-        app.launch(prevent_thread_lock=True, quiet=True, show_error=True)  # as `hubui app` does
+        app.launch(prevent_thread_lock=True, quiet=True, show_error=True, **launch_options())  # as `hubui app` does
         try:
             reapply()  # uvicorn configures its loggers when it starts
             base = app.local_url

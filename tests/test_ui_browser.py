@@ -140,8 +140,15 @@ def pick_model(page: AppPage, library: str, search: str, name: str, tag: str = R
     page.set("model-library", library)
     page.fill("model-search", search, submit=True)
     page.choose("model-results", name)
+    return pick_weights(page, name, tag)
+
+
+def pick_weights(page: AppPage, name: str, tag: str = RANDOM) -> str:
+    """Pick the weights once the architecture's own tags are shown (its facts with them), as a person does: the
+    Hub is asked which tags it can serve, and the default it picks replaces whatever the old list offered."""
+    page.wait_text("model-facts", re.escape(name), timeout=60_000)
     page.choose("model-tag", tag)
-    facts = page.wait_text("model-facts", re.escape(name), timeout=60_000)
+    facts = page.wait_text("model-facts", r"random weights" if tag == RANDOM else re.escape(tag), timeout=60_000)
     page.assert_no_traceback()
     return facts
 
@@ -263,6 +270,12 @@ def test_login_status_and_logout(new_page, localhub):
     page = new_page("login")
     status = log_in(page, localhub.users.alice, "alice")
     assert "team" in status and re.search(r"can write", status, re.I), status
+    # Nothing of the login stays in the browser: gradio's run history kept each event's inputs, the token
+    # box's among them, in localStorage.
+    page.page.wait_for_timeout(1000)  # gradio records a run when its event ends
+    stored = page.page.evaluate("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert localhub.users.alice not in stored, "the token was written into the browser's storage"
+    assert "run-history" not in stored, stored[:200]
     page.click("logout-button")
     page.wait_text("login-status", r"logged out|not logged in")
     assert "alice" not in page.text("login-status")

@@ -111,6 +111,24 @@ def test_build_app_does_not_launch_and_carries_the_elem_id_contract():
     assert "login-oauth" in _elem_ids(build_app(oauth=True))
 
 
+def test_no_trigger_has_two_always_last_listeners():
+    # gradio's page re-dispatches a whole trigger when a deferred always_last listener ends, which runs its
+    # siblings again, which defer in turn: with two on one trigger the events looped while the page was open,
+    # and the loop put the visitor's tag and licence back to the defaults (see hubui.ui.app.FAST).
+    config = build_app(hub_url="http://127.0.0.1:1", oauth=False).get_config_file()
+    names = {c["id"]: c["props"].get("elem_id") or c["type"] for c in config["components"]}
+    listeners: dict[tuple[str, str], int] = {}
+    for dep in config["dependencies"]:
+        for target, event in dep["targets"]:
+            if dep["trigger_mode"] == "always_last" and event not in ("then", "success", "failure"):
+                listeners[(names.get(target), event)] = listeners.get((names.get(target), event), 0) + 1
+    assert ("model-results", "change") in listeners  # select_model: the tag list follows the architecture
+    assert {k: n for k, n in listeners.items() if n > 1} == {}
+    # The quick listeners skip the queue: each queued event costs the page a round of status updates.
+    card_views = [d for d in config["dependencies"] if d["outputs"] and names[d["outputs"][0]] == "card-preview"]
+    assert card_views and not any(d["queue"] for d in card_views if d["targets"][0][1] == "change")
+
+
 def test_each_browser_session_gets_its_own_state(localhub, tmp_path):
     make = session_factory(False, tmp_path)
     one, two = make(), make()
@@ -178,7 +196,10 @@ def test_oauth_sign_in_is_adopted_on_load(localhub):
 def test_search_gives_instant_results_and_facts():
     results, message = handlers.search("timm", "test_res")
     assert MODEL in results["choices"] and message == ""
-    facts, tags, message = handlers.select_model("timm", MODEL)
+    waiting, *_, (facts, tags, message) = handlers.select_model("timm", MODEL)
+    # The tag box waits while the tags are looked up (a tag picked from the old list would be replaced)...
+    assert waiting[1]["interactive"] is False and MODEL in waiting[1]["info"]
+    assert tags["interactive"] is True  # ...and is usable again with the new list
     assert "parameters" in facts and "input size" in facts and "mean / std" in facts and message == ""
     assert tags["choices"][0] == RANDOM_WEIGHTS
 
@@ -206,7 +227,8 @@ def test_an_empty_classes_box_keeps_the_model_s_own_classifier():
 def test_model_errors_are_inline_with_what_to_do():
     results, message = handlers.search("timm", "no-such-model-anywhere")
     assert results["choices"] == [] and "No timm architecture matches" in message
-    facts, _, message = handlers.select_model("timm", "resnet5O")
+    *_, (facts, tags, message) = handlers.select_model("timm", "resnet5O")
+    assert tags["interactive"] is True and tags["value"] == RANDOM_WEIGHTS
     assert facts == "" and "Unknown timm model" in message and "Did you mean" in message
 
 

@@ -16,7 +16,7 @@ import test_ui_browser
 from _browser import SCREENSHOTS, AppPage
 from huggingface_hub import HfApi
 from playwright.sync_api import expect
-from test_ui_browser import OPEN_CLIP_MODEL, RANDOM, TABS, TIMM_MODEL, convert, log_in
+from test_ui_browser import OPEN_CLIP_MODEL, TABS, TIMM_MODEL, convert, log_in
 
 import hubui
 from hubui.ui import status as status_bar
@@ -51,9 +51,7 @@ def pick(page: AppPage, library: str, name: str) -> None:
         page.page.wait_for_function(settled, timeout=120_000)
         if page.control("model-results").input_value() == name:
             break
-    page.choose("model-tag", RANDOM)
-    page.wait_text("model-facts", re.escape(name), timeout=60_000)
-    page.assert_no_traceback()
+    test_ui_browser.pick_weights(page, name)
 
 
 def _converted(page: AppPage, token: str, user: str = "alice") -> str:

@@ -84,6 +84,17 @@ CSS = """
 """
 
 
+def launch_options() -> dict[str, Any]:
+    """What every face passes to ``Blocks.launch()`` (``hubui app``, ``hubui demo``, the Space).
+
+    Gradio 6 takes CSS at launch, not in ``Blocks``. Its run history is off: it keeps every event's inputs and
+    outputs in the browser's ``localStorage``, the token box among them, and re-serialises up to 100 runs after
+    each event, which kept the page busy for seconds after every click. Off, nothing is recorded and what an
+    earlier version recorded is deleted from the browser.
+    """
+    return {"css": CSS, "run_history": False}
+
+
 def _targets_note() -> str:
     """How to get each conversion target that is not installed here (empty when all are)."""
     from hubui.libraries import target_names
@@ -95,6 +106,18 @@ def _targets_note() -> str:
         f"`HUBUI_EXTRAS='[{t}]' bash scripts/start.sh`), or run `pip install 'hubui[{t}]'` here; then restart the app."
         for t in missing
     )
+
+
+# The events that follow every change (remembering the form, the status bar, the card fields and the repo name that
+# follow the model, the preview, the out-of-date marks) are quick; they skip the queue and run on every trigger.
+# - Queued, each sent the page a handful of status messages, and for each one gradio's page updated the loading
+#   state of every component: a click took seconds in a busy browser.
+# - "always_last" (gradio's default for .change) loops when two such listeners share a trigger: a listener
+#   triggered while it runs is deferred, and when it ends gradio dispatches the whole *trigger* again, running its
+#   siblings too, which defer in turn. The loop never ended while the page was open, re-ran select_model (the
+#   visitor's tag went back to the default) and the card defaults (a licence the visitor picked went back to the
+#   model's). One always_last listener per trigger at most: select_model, the search and select_weights.
+FAST: dict[str, Any] = {"show_progress": "hidden", "queue": False, "trigger_mode": "multiple"}
 
 
 def _wire_memory_and_status(
@@ -111,16 +134,15 @@ def _wire_memory_and_status(
     defaults_note: gr.Markdown,
 ) -> None:
     """The wiring of the status bar, the card fields that follow the model, and the form a reload puts back."""
-    quiet: dict[str, Any] = {"show_progress": "hidden"}
+    quiet = FAST
     remember = resume.remember(keys)
-    gr.on([c.change for c in remembered], remember, [session, *remembered], None, trigger_mode="always_last", **quiet)
+    gr.on([c.change for c in remembered], remember, [session, *remembered], None, **quiet)
     gr.on([c.input for c in model_inputs], resume.forget_pending, [session], None, **quiet)
     gr.on(
         [c.change for c in defaults_in],
         card_handlers.card_defaults_view,
         defaults_in,
         [*defaults_out, defaults_note],
-        trigger_mode="always_last",
         **quiet,
     ).then(resume.reapply_defaults, [session, *defaults_in[:3]], defaults_out, **quiet)
     gr.on(
@@ -128,7 +150,6 @@ def _wire_memory_and_status(
         status_bar.refresh,
         [session, *status_in],
         [bar],
-        trigger_mode="always_last",
         **quiet,
     )
 
@@ -307,10 +328,11 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             resume.reapply_architecture, [session, library], [results], trigger_mode="always_last", **quiet
         )
         selected = results.change(
-            shown_at(handlers.select_model, 2, 3),
+            shown_at(handlers.select_model, 2, 3, also={1: handlers.TAG_READY}),
             [library, results],
             [facts, tag, model_error],
             api_name="select_model",
+            trigger_mode="always_last",
             **quiet,
         )
         last: dict[str, Any] = {"trigger_mode": "always_last", **quiet}
@@ -335,8 +357,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             derived.follow_name,
             [*weights_in, name, suggested],
             [name, suggested],
-            trigger_mode="always_last",
-            **quiet,
+            **FAST,
         )
         # The repo name is checked as it is typed; leaving the box splits a pasted "ns/name" into the two boxes.
         name_in = [namespace, name]
@@ -345,10 +366,9 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             derived.name_problem,
             name_in,
             [name_error],
-            trigger_mode="always_last",
-            **quiet,
+            **FAST,
         )
-        gr.on([name.blur, name.submit], derived.split_name, name_in, [namespace, name, name_error], **quiet)
+        gr.on([name.blur, name.submit], derived.split_name, name_in, [namespace, name, name_error], **FAST)
 
         preview_in = [session, namespace, name, override, *card, *sections]
         status_in = [library, results, tag, checkpoint, precision, override, allow_random]
@@ -364,16 +384,15 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         )
         clear_pills(converted, [table, progress, plot, verdict, files, push, name]).then(
             card_handlers.card_views, preview_in, [preview, markdown], show_progress="hidden"
-        ).then(status_bar.refresh, [session, *status_in], [bar], **quiet)  # the run has let go of its cancel by now
+        ).then(status_bar.refresh, [session, *status_in], [bar], **FAST)  # the run has let go of its cancel by now
         cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
-        override.change(handlers.gate, [session, override], [push])
+        override.change(handlers.gate, [session, override], [push], **FAST)
         gr.on(
             [c.change for c in (*card, *sections)] + [namespace.change, name.change, override.change],
             card_handlers.card_views,
             preview_in,
             [preview, markdown],
-            trigger_mode="always_last",
-            show_progress="hidden",
+            **FAST,
         )
 
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
@@ -408,15 +427,14 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         # Each click notes what its plan or result is made from; a change event that leaves the inputs as they
         # were (a value the app set again, a late event) does not mark it.
         for kind, shown, button in (("plan", plan, dry), ("result", result, push)):
-            button.click(derived.made_from(kind), target, None, **quiet)
-            run.click(derived.mark_stale, [shown], [shown], **quiet)
+            button.click(derived.made_from(kind), target, None, **FAST)
+            run.click(derived.mark_stale, [shown], [shown], **FAST)
             gr.on(
                 [c.change for c in target[1:]],
                 derived.stale_unless_same(kind),
                 [shown, *target],
                 [shown],
-                trigger_mode="always_last",
-                **quiet,
+                **FAST,
             )
 
         use_markdown = tab.use_markdown
@@ -441,4 +459,4 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
     return app.queue(default_concurrency_limit=LIGHT_CONCURRENCY)
 
 
-__all__ = ["build_app", "oauth_mode"]
+__all__ = ["build_app", "launch_options", "oauth_mode"]

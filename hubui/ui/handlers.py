@@ -122,17 +122,29 @@ def search(library: str, pattern: str, current: str | None = None) -> tuple[dict
 
 
 @ui_handler
-def select_model(library: str, architecture: str | None) -> tuple[str, dict[str, Any], Any]:
-    """Facts and pretrained tags of the chosen architecture; errors inline."""
+def select_model(library: str, architecture: str | None) -> Iterator[tuple[Any, Any, Any]]:
+    """Facts and pretrained tags of the chosen architecture; errors inline.
+
+    The tag box waits first, while the tags are looked up (the Hub is asked which it can serve): a tag picked
+    from the previous list meanwhile would be replaced by the new default. One event does both, so the box is
+    always usable again when it ends, whatever other events run meanwhile.
+    """
+    random_only = gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS, interactive=True, info="")
     if not architecture:
         # Leave model-error alone: it may hold the search's "no model matches" message.
-        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), gr.skip()
+        yield "", random_only, gr.skip()
+        return
+    yield gr.skip(), gr.update(interactive=False, info=f"looking up the pretrained tags of {architecture}…"), gr.skip()
     facts, message = attempt(hubui.model_facts, library, architecture)
     if facts is None:
-        return "", gr.update(choices=[forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS), message
+        yield "", random_only, message
+        return
     tag, note, choices = _default_weights(library, architecture, facts)
     panel = derived.facts_for_weights(facts, library, architecture, tag, None)
-    return panel, gr.update(choices=[forms.RANDOM_WEIGHTS, *choices], value=tag, info=note), ""
+    yield panel, gr.update(choices=[forms.RANDOM_WEIGHTS, *choices], value=tag, info=note, interactive=True), ""
+
+
+TAG_READY = gr.update(interactive=True, info="")  # the tag box after a failed look-up: usable again
 
 
 def _default_weights(library: str, architecture: str, facts: hubui.ModelFacts) -> tuple[str, str, list[Any]]:
@@ -349,6 +361,7 @@ def cancel_convert(session: Session) -> str:
 
 
 __all__ = [
+    "TAG_READY",
     "cancel_convert",
     "dry_run",
     "gate",

@@ -25,7 +25,7 @@ import gradio as gr
 
 from hubui.ports import busy_port_error, choose_port, url_host
 from hubui.shutdown import Terminated
-from hubui.ui.app import CSS
+from hubui.ui.app import launch_options
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def serve(app: gr.Blocks, host: str, port: int | None, on_ready: Callable[[str],
                     show_error=True,
                     prevent_thread_lock=True,
                     quiet=True,
-                    css=CSS,
+                    **launch_options(),
                 )
             except OSError as exc:  # gradio's "Cannot find empty port": another program took it since we looked
                 raise busy_port_error(host, chosen) from exc
