@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import json
 import math
 import threading
@@ -30,6 +31,8 @@ from hubui.parity import (
     write_parity_json,
 )
 from hubui.spec import LoadedModel, ModelSpec
+
+parity_run = importlib.import_module("hubui.parity.run")  # the module, not a name it exports
 
 SCHEMA_KEYS = {
     "verdict",
@@ -246,6 +249,19 @@ def test_default_batch_size_bounds_the_forward_memory_by_the_weights(tmp_path: P
     assert [r.batches_done for r in reports] == list(range(1, 9))
     assert reports[-1].batches_total == 8 and reports[-1].outputs[0].shape == (8, 1000)
     assert reports[-1].verdict == "pass"
+
+
+def test_an_automatic_batch_size_leaves_parity_at_least_four_steps(tmp_path: Path, monkeypatch):
+    # A large model gets batches of 4: its 8 images went 0 -> 1/2 -> done. Now at least 4 steps.
+    monkeypatch.setattr(parity_run, "auto_batch_size", lambda model, shape: parity_run.MAX_AUTO_BATCH_SIZE)
+    loaded = loaded_model("test_resnet")
+    export_model(loaded, tmp_path / "out")
+    reports = list(iter_parity(loaded, rebuild_from_folder(tmp_path / "out"), "fp32"))
+    assert [r.batches_done for r in reports] == [1, 2, 3, 4] and reports[-1].batches_total == 4
+    assert reports[-1].outputs[0].shape == (8, 1000) and reports[-1].verdict == "pass"
+    # A batch size asked for is used as it is.
+    reports = list(iter_parity(loaded, rebuild_from_folder(tmp_path / "out"), "fp32", batch_size=8))
+    assert [r.batches_done for r in reports] == [1]
 
 
 def test_streaming_yields_partial_reports_then_final(tmp_path: Path):

@@ -293,7 +293,7 @@ def test_timm_flow_live_parity_card_and_pr(new_page, localhub, fresh_cache):
     pick_model(page, "timm", TIMM_MODEL, TIMM_MODEL)
     page.screenshot("timm-2-model.png")
 
-    # 8 shipped/synthetic inputs in batches of 4: at least 2 batches, so there is a state in between.
+    # 8 shipped/synthetic inputs in at least 4 batches, so there are states in between.
     verdict, states = convert(page)
     assert "PASS" in verdict, verdict
     assert_live_parity(states)
