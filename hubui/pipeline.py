@@ -66,7 +66,7 @@ class ConvertOptions:
             directory, a folder above it and home are refused: see :mod:`hubui.outdir`).
         batch_size: Parity batch size; ``None`` (the default) picks it from the model's size and input size so
             the forward passes add at most about a fifth of the weights' memory (see
-            :func:`hubui.parity.auto_batch_size`: 1 for resnet50, 4 for ViT-B-32).
+            :func:`hubui.parity.auto_batch_size`, leaving at least 4 batches: 1 for resnet50, 2 for ViT-B-32).
         hf_tokenizer_repo: A model with a Hugging Face tokenizer: the repo the written config names as the
             tokenizer's source (see :func:`hubui.export.export_model`). Usually left unset and decided at push
             time with ``PushRequest(hf_tokenizer_self=True)``.

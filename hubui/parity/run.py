@@ -126,7 +126,8 @@ def iter_parity(
         tolerance: Overrides the preset.
         images: Extra user images (paths or PIL images).
         batch_size: Samples per forward pass; ``None`` picks one from the model's size and input size
-            (:func:`auto_batch_size`: 1 for resnet50, 4 for ViT-B-32).
+            (:func:`auto_batch_size`, capped to leave :data:`MIN_PARITY_STEPS` batches: 1 for resnet50, 2 for
+            ViT-B-32's 8 images).
         cancel: Set it from another thread to stop between batches.
         folder: The export folder; when given, its weights file is compared tensor by tensor.
         inputs: Pre-built inputs (skips :func:`build_parity_inputs`; ``images`` is then ignored).
