@@ -80,6 +80,10 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
     # The demo sets its own; HF_HUB_DISABLE_XET too (a new user's shell does not have it; the tests' does).
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_DISABLE_XET"):
         env.pop(var, None)
+    # A new user's empty Hugging Face cache. The session's is shared with the tests' own Hub, and
+    # huggingface_hub serves a cached file when the Hub answers "no such repo": weights another test pushed
+    # there made a tag the demo Hub lacks load anyway.
+    env["HF_HOME"] = str(root / "hf_home")
     log = OUTPUT / "logs" / "ui-newuser-demo.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
