@@ -134,23 +134,22 @@ def _wire_memory_and_status(
     defaults_note: gr.Markdown,
 ) -> None:
     """The wiring of the status bar, the card fields that follow the model, and the form a reload puts back."""
-    quiet = FAST
     remember = resume.remember(keys)
-    gr.on([c.change for c in remembered], remember, [session, *remembered], None, **quiet)
-    gr.on([c.input for c in model_inputs], resume.forget_pending, [session], None, **quiet)
+    gr.on([c.change for c in remembered], remember, [session, *remembered], None, **FAST)
+    gr.on([c.input for c in model_inputs], resume.forget_pending, [session], None, **FAST)
     gr.on(
         [c.change for c in defaults_in],
         card_handlers.card_defaults_view,
         defaults_in,
         [*defaults_out, defaults_note],
-        **quiet,
-    ).then(resume.reapply_defaults, [session, *defaults_in[:3]], defaults_out, **quiet)
+        **FAST,
+    ).then(resume.reapply_defaults, [session, *defaults_in[:3]], defaults_out, **FAST)
     gr.on(
         [c.change for c in (*status_in, *watched)],
         status_bar.refresh,
         [session, *status_in],
         [bar],
-        **quiet,
+        **FAST,
     )
 
 
