@@ -87,7 +87,7 @@ def drive_app_session(base_url: str, token: str, plan: Plan) -> dict[str, Any]:
     seen["push"] = client.predict(
         plan.user, name, False, "", False, f"session {plan.index}", "keep", False,
         "mit", "", "", "", "", "image-classification", "", "", "", NO_EVALS,
-        True, "", "", "", "",  # random weights confirmed (the box beside Push); the four card sections empty
+        True, "", "", "", "", "", "",  # random weights confirmed; sections, licence name and link empty
         api_name="/push",
     )  # fmt: skip
     client.close()

@@ -338,7 +338,7 @@ def _app_flow(corpus: Corpus, users, reapply: Callable[[], None], name: str) -> 
             pushed = client.predict(
                 "bob", f"{name}-app", False, "", False, "from the app", "keep", False,
                 "mit", "en", "", "", "", "image-classification", "", "", "", NO_EVALS,
-                True, "", "", "", "",  # random weights confirmed; no card sections
+                True, "", "", "", "", "", "",  # random weights confirmed; no card sections, licence name, link
                 api_name="/push",
             )  # fmt: skip
             corpus.add("app client: push", pushed)
@@ -346,7 +346,7 @@ def _app_flow(corpus: Corpus, users, reapply: Callable[[], None], name: str) -> 
                 client.predict(
                     "team", f"{name}-app", False, "", False, "", "keep", False,
                     "mit", "", "", "", "", "image-classification", "", "", "", NO_EVALS,
-                    True, "", "", "", "",  # random weights confirmed; no card sections
+                    True, "", "", "", "", "", "",  # random weights confirmed; no card sections, licence name, link
                     api_name="/push",
                 )  # fmt: skip
             corpus.add_error("app client: push to a foreign org", info.value)

@@ -15,7 +15,7 @@ import pytest
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 import hubui
-from hubui.ui import build_app, forms, handlers, plots, views
+from hubui.ui import build_app, card_handlers, forms, handlers, plots, views
 from hubui.ui.errors import INTERNAL_ERROR, to_gr_error
 from hubui.ui.forms import PRESET_TOLERANCE as PRESET
 from hubui.ui.forms import RANDOM_WEIGHTS
@@ -332,6 +332,42 @@ def test_dry_run_lists_files_and_uploads_nothing(localhub, converted, repo_name)
     assert not HfApi(endpoint=localhub.url).repo_exists(f"alice/{repo_name}")
 
 
+def test_licence_other_takes_its_name_and_link_from_the_form(localhub, converted, repo_name):
+    # 80 of timm's pretrained tags name a licence the Hub has no identifier for: the form fills "other" and its name.
+    license, name, base, pipeline, note = card_handlers.card_defaults_view(
+        "timm", "mobileone_s0", "apple_in1k", None, "native"
+    )
+    assert (license, name, base, pipeline) == (
+        "other",
+        "mobileone-license",
+        "timm/mobileone_s0.apple_in1k",
+        "image-classification",
+    )
+    assert "mobileone-license" in note
+    # The name and link boxes show with "other" only.
+    assert card_handlers.licence_more_view("other")["visible"] is True
+    assert card_handlers.licence_more_view("mit")["visible"] is False
+    other = {**CARD, "license": "other"}
+    empty = handlers.preview_card(converted, "alice", "demo", False, *other.values())
+    assert "License name box is empty" in empty and "license_name" not in empty, empty
+    named = handlers.preview_card(
+        converted, "alice", "demo", False, *other.values(), license_name=" my-licence ", license_link="LICENSE"
+    )
+    assert "license_name: my-licence" in named and "license_link: LICENSE" in named, named
+    bad = handlers.preview_card(converted, "alice", "demo", False, *other.values(), license_name="My Licence!")
+    assert "License name" in bad and "My Licence!" in bad, bad
+    # A name left in the hidden boxes after the licence went back to an identifier is not written.
+    hidden = handlers.preview_card(converted, "alice", "demo", False, *CARD.values(), license_name="my-licence")
+    assert "license: mit" in hidden and "license_name" not in hidden, hidden
+    link = "https://example.com/licence.txt"
+    handlers.push(
+        converted, *_target(repo_name).values(), *other.values(), None, allow_random_weights=True,
+        license_name="my-licence", license_link=link,
+    )  # fmt: skip
+    card = ModelCard.load(hf_hub_download(f"alice/{repo_name}", "README.md", token=localhub.users.alice))
+    assert (card.data.license, card.data.license_name, card.data.license_link) == ("other", "my-licence", link)
+
+
 def test_failed_gate_refuses_the_push_and_the_override_is_recorded(localhub, tmp_path, repo_name, monkeypatch):
     session = _logged_in(localhub.users.alice, scratch_root=tmp_path)
     from hubui.libraries import target_format
@@ -425,10 +461,15 @@ def test_load_existing_card_fills_the_form(localhub, converted, repo_name, tmp_p
     api.create_repo(f"alice/{repo_name}")
     readme = "---\nlicense: cc-by-4.0\ntags:\n- old\n- card\n---\n# Title\n\nExisting words.\n\n## More\n"
     api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id=f"alice/{repo_name}")
-    values = handlers.load_existing_card(converted, "alice", repo_name, "", None)
-    license, _, tags, *_, description, preview = values
-    assert (license, tags, description) == ("cc-by-4.0", "old, card", "Existing words.")
+    *values, preview = handlers.load_existing_card(converted, "alice", repo_name, "", None)
+    got = dict(zip(card_handlers.LOADED_KEYS, values, strict=True))
+    assert (got["license"], got["tags"], got["description"]) == ("cc-by-4.0", "old, card", "Existing words.")
     assert "Existing words." in preview
+    other = "---\nlicense: other\nlicense_name: my-licence\nlicense_link: LICENSE\n---\n# Title\n\nWords.\n"
+    api.upload_file(path_or_fileobj=other.encode(), path_in_repo="README.md", repo_id=f"alice/{repo_name}")
+    *values, _ = handlers.load_existing_card(converted, "alice", repo_name, "", None)
+    got = dict(zip(card_handlers.LOADED_KEYS, values, strict=True))
+    assert (got["license"], got["license_name"], got["license_link"]) == ("other", "my-licence", "LICENSE")
     with pytest.raises(gr.Error, match="has no README"):
         handlers.load_existing_card(converted, "alice", repo_name + "-none", "", None)
 

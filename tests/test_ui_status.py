@@ -142,6 +142,9 @@ def test_a_reload_keeps_the_model_the_run_and_the_card(new_page, localhub):
     words = f"Reload check {uuid.uuid4().hex[:6]}."
     page.set("card-description", words)
     page.set("card-tags", "kept-after-reload")
+    page.set("card-license", "other")
+    page.set("card-license-name", "reload-licence")
+    page.wait_text("card-preview", r"license_name: reload-licence", timeout=15_000)
     page.wait_text("card-preview", re.escape(words), timeout=15_000)
     page.page.reload()
     expect(page.page.locator("#tab-login")).to_be_attached(timeout=30_000)
@@ -160,6 +163,8 @@ def test_a_reload_keeps_the_model_the_run_and_the_card(new_page, localhub):
     page.tab("tab-push")
     expect(page.control("card-description")).to_have_value(words)
     expect(page.control("card-tags")).to_have_value("kept-after-reload")
+    expect(page.control("card-license")).to_have_value("other")
+    expect(page.control("card-license-name")).to_have_value("reload-licence")
     page.wait_text("card-preview", re.escape(words), timeout=15_000)
     stored = page.page.evaluate("() => JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])")
     assert localhub.users.alice not in stored and localhub.users.alice not in page.html()
@@ -231,7 +236,31 @@ def test_card_fields_follow_the_chosen_model(new_page, localhub):
     pick(page, "timm", TIMM_MODEL)
     page.tab("tab-push")
     expect(page.control("card-pipeline-tag")).to_have_value("image-classification", timeout=30_000)
+    expect(page.page.locator("#card-license-name")).to_be_hidden()  # asked for with the licence "other" only
+    # A tag whose licence the Hub has no identifier for: "other", its name filled and shown, a box for the link.
+    pick(page, "timm", "mobileone_s0")
+    _choose_tag(page, "apple_in1k")
+    page.tab("tab-push")
+    expect(page.control("card-license")).to_have_value("other", timeout=30_000)
+    expect(page.control("card-license-name")).to_have_value("mobileone-license")
+    expect(page.control("card-license-link")).to_be_visible()
+    page.wait_text("card-defaults-note", r"mobileone-license")
+    page.choose("card-license", "mit")
+    expect(page.page.locator("#card-license-name")).to_be_hidden(timeout=15_000)
     page.assert_no_traceback()
+
+
+def _choose_tag(page: AppPage, tag: str) -> None:
+    """Pick ``tag`` in the tag box, whatever its label says of this Hub ("apple_in1k (not on this Hub)")."""
+    page.tab("tab-model")
+    box = page.el("model-tag").locator("input[role=combobox]")
+    expect(box).to_be_enabled(timeout=60_000)
+    box.blur()
+    box.click()
+    box.fill(tag)
+    options = page.el("model-tag").locator("[role=option]")
+    options.filter(has_text=re.compile(rf"^\W*{re.escape(tag)}\b")).first.click()
+    expect(box).to_have_value(re.compile(rf"^{re.escape(tag)}\b"))
 
 
 # --- the pieces behind them, without a browser ------------------------------------------------------

@@ -264,7 +264,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             )
 
         tab = card_tab.build_card_tab()
-        card, sections, load_card, preview, markdown = tab.card, tab.sections, tab.load_card, tab.preview, tab.markdown
+        card, extras, load_card, preview, markdown = tab.card, tab.extras, tab.load_card, tab.preview, tab.markdown
         namespace, name, name_error, branch, private = tab.namespace, tab.name, tab.name_error, tab.branch, tab.private
         create_pr, readme_mode, message, override = tab.create_pr, tab.readme_mode, tab.message, tab.override
         allow_random, dry, push, plan = tab.allow_random, tab.dry, tab.push, tab.plan
@@ -279,7 +279,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         quiet: dict[str, Any] = {"show_progress": "hidden"}
         login_out = [status, namespace, session]
         # A reload takes up this tab's session again (hubui.ui.resume), before the login is looked at.
-        remembered = [library, query, results, tag, precision, tolerance, convert_target, *card, *sections]
+        remembered = [library, query, results, tag, precision, tolerance, convert_target, *card, *extras]
         remembered += [namespace, name, branch, private, create_pr, readme_mode, message, override, allow_random]
         keys = resume.remembered_ids(resume.card_ids())
         run_out = [verdict, table, plot, files, push]
@@ -369,7 +369,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         )
         gr.on([name.blur, name.submit], derived.split_name, name_in, [namespace, name, name_error], **FAST)
 
-        preview_in = [session, namespace, name, override, *card, *sections]
+        preview_in = [session, namespace, name, override, *card, *extras]
         status_in = [library, results, tag, checkpoint, precision, override, allow_random]
         run_in = [session, library, results, tag, checkpoint, precision, tolerance, images, name, override]
         converted = run.click(
@@ -386,8 +386,9 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         ).then(status_bar.refresh, [session, *status_in], [bar], **FAST)  # the run has let go of its cancel by now
         cancel.click(handlers.cancel_convert, [session], [progress], concurrency_limit=None, api_name="cancel_convert")
         override.change(handlers.gate, [session, override], [push], **FAST)
+        card[0].change(card_handlers.licence_more_view, [card[0]], [tab.licence_row], **FAST)
         gr.on(
-            [c.change for c in (*card, *sections)] + [namespace.change, name.change, override.change],
+            [c.change for c in (*card, *extras)] + [namespace.change, name.change, override.change],
             card_handlers.card_views,
             preview_in,
             [preview, markdown],
@@ -395,7 +396,7 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         )
 
         target = [session, namespace, name, private, branch, create_pr, message, readme_mode, override, *card]
-        target += [allow_random, *sections]  # after card_handlers' oauth_token
+        target += [allow_random, *extras]  # after card_handlers' oauth_token
         card_out = [*tab.loaded, preview]
         clear_pills(
             load_card.click(
@@ -443,10 +444,11 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             ),
             card_out,
         )
+        followers = [card[0], tab.licence_more[0], card[4], card[5]]  # licence, its name, base model, pipeline tag
         _wire_memory_and_status(
             session, remembered, keys, bar, status_in,
-            watched=[verdict, status, result], model_inputs=[library, query, results, tag, *card[:1], card[4], card[5]],
-            defaults_in=[library, results, tag, checkpoint, convert_target], defaults_out=[card[0], card[4], card[5]],
+            watched=[verdict, status, result], model_inputs=[library, query, results, tag, *followers],
+            defaults_in=[library, results, tag, checkpoint, convert_target], defaults_out=followers,
             defaults_note=tab.defaults_note,
         )  # fmt: skip
 

@@ -5,8 +5,9 @@ A few lines each over hubui's public API, like :mod:`hubui.ui.handlers` (which k
 convert callbacks). Errors leave through :func:`hubui.ui.errors.ui_handler` as ``gr.Error``, or inline where
 the tab shows them inline. The core is always given the session's token explicitly (see :mod:`hubui.ui.state`).
 
-The card form is :data:`CARD_INPUTS` (positional, as the tests and scripts call these functions) and then the
-writing-guidance sections (:data:`hubui.CARD_SECTIONS`), given by keyword after them (or after ``oauth_token``).
+The card form is :data:`CARD_INPUTS` (positional, as the tests and scripts call these functions) and then
+:data:`EXTRAS` (the writing-guidance sections, then the licence's name and link), given by keyword after them (or
+after ``oauth_token``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ CARD_INPUTS = (
     "evals",
 )  # fmt: skip
 SECTIONS: tuple[str, ...] = tuple(hubui.CARD_SECTIONS)
+LICENCE_MORE = ("license_name", "license_link")  # shown, and written, only with the licence "other"
+EXTRAS = (*SECTIONS, *LICENCE_MORE)
+"""The card's inputs after :data:`CARD_INPUTS`, by keyword: the sections, then the licence's name and link."""
 LOADED_KEYS = (
     "license", "language", "tags", "datasets", "base_model", "pipeline_tag", "evals", "citation", *SECTIONS,
-    "description",
+    "description", *LICENCE_MORE,
 )  # fmt: skip
 """What "Load existing card" and "Use this Markdown" fill, in this order (then the preview)."""
 LAST_MARKDOWN = "card-markdown:last"  # Session.form key: the card last written into the Markdown box
@@ -49,24 +53,27 @@ def _library_name(result: hubui.ConvertResult) -> str:
     return str(hubui.card_defaults_for(result).library_name)
 
 
-def _fields(result: hubui.ConvertResult, card: tuple[Any, ...], sections: dict[str, str | None]) -> hubui.CardFields:
+def _fields(result: hubui.ConvertResult, card: tuple[Any, ...], extras: dict[str, str | None]) -> hubui.CardFields:
     """The form as CardFields: the card written is exactly what the form shows."""
     base = forms.card_fields(_library_name(result), *card)
-    texts = {name: (text if text and text.strip() else None) for name, text in sections.items()}
+    texts = {name: (text if text and text.strip() else None) for name, text in extras.items()}
+    for key in LICENCE_MORE:  # hidden unless the licence is "other": what the page does not show is not written
+        value = texts[key]
+        texts[key] = value.strip() if value is not None and base.license == "other" else None
     return dataclasses.replace(base, **texts)
 
 
-def _sections(*texts: str | None) -> dict[str, str | None]:
-    return dict(zip(SECTIONS, texts, strict=True))
+def _extras(*texts: str | None) -> dict[str, str | None]:
+    return dict(zip(EXTRAS, texts, strict=True))
 
 
 def _card(
-    session: Session, namespace: str | None, name: str | None, override: bool, card: tuple[Any, ...], sections: dict
+    session: Session, namespace: str | None, name: str | None, override: bool, card: tuple[Any, ...], extras: dict
 ) -> tuple[Any, str]:
     """The card for the session's export, or ``(None, inline message)`` when a field is wrong."""
     result = _export(session)
     repo = f"{namespace or 'your-name'}/{(name or '').strip() or 'model'}"
-    return attempt(hubui.make_card, result.export.folder, repo, _fields(result, card, sections), override=override)
+    return attempt(hubui.make_card, result.export.folder, repo, _fields(result, card, extras), override=override)
 
 
 @ui_handler
@@ -89,6 +96,8 @@ def preview_card(
     limitations: str | None = None,
     training_data: str | None = None,
     evaluation: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
 ) -> Any:
     """The README a push would upload, rendered; problems with the fields show inline."""
     if session.result is None:
@@ -100,7 +109,7 @@ def preview_card(
         name,
         override,
         card,
-        _sections(intended_use, limitations, training_data, evaluation),
+        _extras(intended_use, limitations, training_data, evaluation, license_name, license_link),
     )
     return message if readme is None else views.card_markdown(str(readme))
 
@@ -125,6 +134,8 @@ def card_views(
     limitations: str | None = None,
     training_data: str | None = None,
     evaluation: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
 ) -> tuple[Any, Any]:
     """The wiring's preview event: ``(rendered preview, the README's Markdown)`` for the raw editor."""
     if session.result is None:
@@ -136,7 +147,7 @@ def card_views(
         name,
         override,
         card,
-        _sections(intended_use, limitations, training_data, evaluation),
+        _extras(intended_use, limitations, training_data, evaluation, license_name, license_link),
     )
     if readme is None:
         return message, gr.skip()
@@ -204,17 +215,23 @@ def card_defaults_view(
     """The licence, base model and pipeline tag that follow the chosen model, and a note saying so.
 
     Returns:
-        ``(license, base_model, pipeline_tag, note)``; nothing changes while no model is chosen.
+        ``(license, license_name, base_model, pipeline_tag, note)``; nothing changes while no model is chosen.
     """
     if not architecture:
-        return gr.skip(), gr.skip(), gr.skip(), ""
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
     spec = forms.model_spec(library, architecture, tag, checkpoint)
     defaults, message = attempt(hubui.card_defaults, spec, target or NATIVE)
     if defaults is None:
-        return gr.skip(), gr.skip(), gr.skip(), message
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), message
     base = defaults.base_model
     base_text = ", ".join(base) if isinstance(base, list) else (base or "")
-    return defaults.license, base_text, defaults.pipeline_tag, views.defaults_markdown(defaults)
+    name = defaults.license_name or ""
+    return defaults.license, name, base_text, defaults.pipeline_tag, views.defaults_markdown(defaults)
+
+
+def licence_more_view(license: str | None) -> Any:
+    """The licence's name and link boxes: shown with the licence "other" only (the Hub needs a name then)."""
+    return gr.update(visible=license == "other")
 
 
 def _request(session: Session, target: tuple[Any, ...], allow_random_weights: bool) -> hubui.PushRequest:
@@ -249,14 +266,16 @@ def dry_run(
     limitations: str | None = None,
     training_data: str | None = None,
     evaluation: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
 ) -> str:
     """What a push would commit, and the card's diff (collapsed). Uploads nothing."""
     card = (license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals)
     token = session_token(session, oauth_token)
     target = (namespace, name, private, branch, create_pr, message, readme_mode, override)
     request = _request(session, target, allow_random_weights)
-    sections = _sections(intended_use, limitations, training_data, evaluation)
-    return views.plan_markdown(hubui.dry_run(request, _fields(_export(session), card, sections), token=token))
+    extras = _extras(intended_use, limitations, training_data, evaluation, license_name, license_link)
+    return views.plan_markdown(hubui.dry_run(request, _fields(_export(session), card, extras), token=token))
 
 
 class _PushProgress:
@@ -303,6 +322,8 @@ def push(
     limitations: str | None = None,
     training_data: str | None = None,
     evaluation: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
     progress: gr.Progress = _PROGRESS,
 ) -> tuple[str, str]:
     """Push the session's export as one commit (or PR), then re-download and verify it."""
@@ -311,11 +332,11 @@ def push(
     result = _export(session)
     target = (namespace, name, private, branch, create_pr, message, readme_mode, override)
     request = _request(session, target, allow_random_weights)
-    sections = _sections(intended_use, limitations, training_data, evaluation)
+    extras = _extras(intended_use, limitations, training_data, evaluation, license_name, license_link)
     tracker = _PushProgress(progress)
     published = hubui.publish(
         request,
-        _fields(result, card, sections),
+        _fields(result, card, extras),
         token=token,
         original=result.loaded,
         progress=tracker.say,
@@ -326,11 +347,14 @@ def push(
 
 __all__ = [
     "CARD_INPUTS",
+    "EXTRAS",
+    "LICENCE_MORE",
     "LOADED_KEYS",
     "SECTIONS",
     "card_defaults_view",
     "card_views",
     "dry_run",
+    "licence_more_view",
     "load_existing_card",
     "preview_card",
     "push",

@@ -22,6 +22,8 @@ MARKDOWN_INFO = (
     "The README a push would write, as Markdown. Edit it here, then “Use this Markdown” takes it into the form: "
     "what a push writes is always the form's value (hubui writes the parity section itself)."
 )
+LICENCE_NAME_INFO = "A licence the Hub has no identifier for needs a short lowercase name (letters, digits, - . _)."
+LICENCE_LINK_INFO = "Where its text is: an https:// URL, or a file in the repo such as LICENSE (optional)."
 
 
 def section_id(name: str) -> str:
@@ -36,12 +38,15 @@ class CardTab:
     Args:
         card: The card form in :data:`hubui.ui.card_handlers.CARD_INPUTS` order.
         sections: The writing-guidance sections, in :data:`hubui.CARD_SECTIONS` order.
+        licence_more: The licence's name and link boxes, shown only with the licence "other" (``licence_row``).
         target: The push target's inputs after the session: namespace, name, private, branch, create PR,
             message, README mode, override (:func:`hubui.ui.forms.push_request`'s order).
     """
 
     card: list[Any]
     sections: list[Any]
+    licence_more: list[Any]
+    licence_row: Any
     defaults_note: Any
     load_card: Any
     markdown: Any
@@ -71,17 +76,35 @@ class CardTab:
         ]  # fmt: skip
 
     @property
+    def extras(self) -> list[Any]:
+        """The inputs after :attr:`card` (:data:`card_handlers.EXTRAS`): the sections, the licence's name and link."""
+        return [*self.sections, *self.licence_more]
+
+    @property
     def loaded(self) -> list[Any]:
         """The outputs of "Load existing card" and "Use this Markdown" (:data:`card_handlers.LOADED_KEYS`)."""
         license, language, tags, datasets, base_model, pipeline_tag, description, _, citation, evals = self.card
         return [license, language, tags, datasets, base_model, pipeline_tag, evals, citation, *self.sections,
-                description]  # fmt: skip
+                description, *self.licence_more]  # fmt: skip
 
 
-def _form() -> tuple[list[Any], list[Any], Any]:
+def _licence_more() -> tuple[list[Any], Any]:
+    """The name and link a licence "other" needs (the Hub's ``license_name`` / ``license_link``), hidden otherwise."""
+    with gr.Row(visible=False, elem_id="card-license-other") as row:
+        name = gr.Textbox(
+            label="License name", info=LICENCE_NAME_INFO, placeholder="my-license-1.0", elem_id="card-license-name"
+        )
+        link = gr.Textbox(
+            label="License link", info=LICENCE_LINK_INFO, placeholder="LICENSE", elem_id="card-license-link"
+        )
+    return [name, link], row
+
+
+def _form() -> tuple[list[Any], list[Any], Any, list[Any], Any]:
     """The card form: metadata, description, the four guided sections, usage, citation, eval rows."""
     note = gr.Markdown("", elem_id="card-defaults-note")
     license = gr.Dropdown(sorted(HUB_LICENSES), value=None, label="License", elem_id="card-license")
+    licence_more, licence_row = _licence_more()
     language = gr.Textbox(label="Language (comma-separated codes)", elem_id="card-language")
     tags = gr.Textbox(label="Tags (comma-separated)", elem_id="card-tags")
     datasets = gr.Textbox(label="Datasets (comma-separated Hub ids)", elem_id="card-datasets")
@@ -116,7 +139,7 @@ def _form() -> tuple[list[Any], list[Any], Any]:
         elem_id="card-eval",
     )
     card = [license, language, tags, datasets, base_model, pipeline_tag, description, usage, citation, evals]
-    return card, sections, note
+    return card, sections, note, licence_more, licence_row
 
 
 def build_card_tab() -> CardTab:
@@ -124,7 +147,7 @@ def build_card_tab() -> CardTab:
     with gr.Tab("Card & push", elem_id="tab-push"):
         with gr.Row():
             with gr.Column():
-                card, sections, note = _form()
+                card, sections, note, licence_more, licence_row = _form()
                 load_card = gr.Button("Load existing card", elem_id="card-load-existing")
             with gr.Column():
                 markdown = gr.Textbox(
@@ -168,9 +191,9 @@ def build_card_tab() -> CardTab:
                 verification = gr.Markdown("", elem_id="push-verification")
         plan = gr.Markdown("", elem_id="push-plan")
     return CardTab(
-        card, sections, note, load_card, markdown, use_markdown, preview, namespace, name, name_error,
-        branch, private, create_pr, readme_mode, message, override, allow_random, dry, push, result, verification,
-        plan,
+        card, sections, licence_more, licence_row, note, load_card, markdown, use_markdown, preview, namespace,
+        name, name_error, branch, private, create_pr, readme_mode, message, override, allow_random, dry, push, result,
+        verification, plan,
     )  # fmt: skip
 
 

@@ -82,6 +82,12 @@ _UI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"; if you know more is free \(MemAvailable[^)]*\), pass --no-memory-check \(memory_check=False\)", ""),
         (r", or with a smaller --max-shard-size where the format is sharded", ""),
         (r" \((?:overwrite|allow_unpushable_size|memory_check|out_dir)=[^)]*\)", ""),
+        # The Card & push tab shows license_name / license_link as the "License name" / "License link" boxes.
+        (r"Card field 'license_name' = None is required with license 'other'\.", "The License name box is empty."),
+        (r"Name the license, e\.g\. 'my-license'\.", "A licence “other” needs a name: type one, e.g. my-license."),
+        (r"Card field 'license_(name|link)' = ", r"The License \1 "),
+        (r"for 'license_(name|link)'", r"for the License \1"),
+        (r"'other' with license_name and license_link", "“other” with its name and link"),
     )
 )
 # An absolute server path (not part of a URL or a repo id): shown as its last part only.

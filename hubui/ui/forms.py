@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import hubui
-from hubui.card import HUB_LICENSES
 from hubui.libraries import DEFAULT_SOURCE, get_format, get_source
 
 RANDOM_WEIGHTS = "(random weights)"
@@ -24,7 +20,6 @@ PRESET_TOLERANCE = "preset for the precision"
 STRICT_TOLERANCE = "strict"
 README_MODES = ("keep", "replace", "merge")
 EVAL_COLUMNS = ("task_type", "dataset_type", "dataset_name", "metric_type", "metric_value")
-CARD_KEYS = ("license", "language", "tags", "datasets", "base_model", "pipeline_tag", "description")
 PIPELINE_TAGS = ("image-classification", "zero-shot-image-classification", "image-feature-extraction")
 
 
@@ -211,39 +206,3 @@ def push_request(
         allow_failed_parity=bool(override),
         allow_random_weights=bool(allow_random_weights),
     )
-
-
-def suggested_repo_name(architecture: str | None, tag: str | None) -> str:
-    """A repo name for a model: ``resnet50`` or ``resnet50.a1_in1k``, cut to what the Hub allows."""
-    name = (architecture or "model") + (f".{tag}" if tag and tag != RANDOM_WEIGHTS else "")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:96]
-    return name or "model"
-
-
-def fields_from_readme(readme: str) -> dict[str, Any]:
-    """Form values from an existing README: its metadata, and the text under its title as description.
-
-    Returns:
-        A dict with the keys of :data:`CARD_KEYS` that the README has (lists joined by commas).
-    """
-    match = re.match(r"^---\r?\n(.*?)\r?\n---[ \t]*\r?\n?", readme, re.DOTALL)
-    try:
-        meta = yaml.safe_load(match.group(1)) if match else {}
-    except yaml.YAMLError:
-        meta = {}
-    meta = meta if isinstance(meta, dict) else {}
-    out: dict[str, Any] = {}
-    if meta.get("license") not in HUB_LICENSES:  # the dropdown offers only the Hub's identifiers
-        meta.pop("license", None)
-    for key in CARD_KEYS[:-1]:
-        value = meta.get(key)
-        if isinstance(value, list):
-            out[key] = ", ".join(str(v) for v in value)
-        elif value is not None:
-            out[key] = str(value)
-    body = readme[match.end() :] if match else readme
-    text = re.sub(r"^\s*# [^\n]*\n", "", body, count=1)
-    description = re.split(r"^#{1,6} ", text, maxsplit=1, flags=re.MULTILINE)[0].strip()
-    if description:
-        out["description"] = description
-    return out

@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 
 from hubui.ui import forms, handlers, plots, views
-from hubui.ui.card_handlers import LAST_MARKDOWN, SECTIONS
+from hubui.ui.card_handlers import EXTRAS, LAST_MARKDOWN
 from hubui.ui.card_tab import section_id
 from hubui.ui.state import Session, SessionStore
 
@@ -31,7 +31,7 @@ READ_KEY_JS = f"(...args) => [window.sessionStorage.getItem('{STORAGE_KEY}') || 
 WRITE_KEY_JS = f"(key) => {{ if (key) window.sessionStorage.setItem('{STORAGE_KEY}', key); return []; }}"
 RUN_OUTPUTS = 5  # verdict, parity table, plot, exported files, push button
 MODEL_KEYS = ("model-library", "model-results", "model-tag")
-DEFAULT_KEYS = ("card-license", "card-base-model", "card-pipeline-tag")
+DEFAULT_KEYS = ("card-license", "card-license-name", "card-base-model", "card-pipeline-tag")
 
 
 def remembered_ids(card_ids: Sequence[str]) -> tuple[str, ...]:
@@ -44,9 +44,9 @@ def remembered_ids(card_ids: Sequence[str]) -> tuple[str, ...]:
 
 
 def card_ids() -> tuple[str, ...]:
-    """The card form's elem_ids (card_tab's order), then the sections'."""
+    """The card form's elem_ids (card_tab's order), then the extras' (:data:`card_handlers.EXTRAS`)."""
     fields = ("license", "language", "tags", "datasets", "base-model", "pipeline-tag", "description", "usage")
-    return (*(f"card-{f}" for f in fields), "card-citation", "card-eval", *(section_id(s) for s in SECTIONS))
+    return (*(f"card-{f}" for f in fields), "card-citation", "card-eval", *(section_id(s) for s in EXTRAS))
 
 
 def remember(keys: Sequence[str]) -> Callable[..., None]:
