@@ -6,6 +6,7 @@ page is driven only through the elem_id contract of :mod:`hubui.ui.quick`.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -57,6 +58,10 @@ def test_quick_tab_proposes_the_pr_and_links_it(browser, app, localhub, alice, r
         page.assert_no_traceback()
         assert "Pull request" in shown and "⚠" not in shown, shown
         assert "pytorch_model.bin" in shown and "passed" in shown, shown
+        # One line per stage, its latest news: "verify: … batch 8/8" replaced "… batch 7/8" (it was 8 lines of them).
+        stages = [line.split(":", 1)[0] for line in page.text("quick-progress").splitlines() if line.strip()]
+        assert len(stages) == len(set(stages)) and "verify" in stages, page.text("quick-progress")
+        assert tempfile.gettempdir() not in page.text("quick-progress") + page.text("quick-result")  # no server paths
         link = page.el("quick-result").locator("a").first.get_attribute("href")
     finally:
         context.close()

@@ -179,6 +179,7 @@ def test_first_run_with_the_defaults_succeeds_offline_and_says_random_weights(pa
     assert re.match(r"\s*PASS", verdict), verdict
     assert re.search(r"random weights \(seed \d+\)", verdict, re.I), f"the verdict hides the origin: {verdict!r}"
     page.assert_no_traceback()
+    page.screenshot("after-convert-first-run-defaults.png")  # docs/screenshots/ keeps a copy
 
 
 # --- item 1: a push of random weights is asked for, and says what it is --------------------------------

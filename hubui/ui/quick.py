@@ -5,7 +5,8 @@ It calls only hubui's public API (:func:`hubui.iter_quick`); what quick mode che
 ``gr.Blocks``; the element ids below are a contract with the browser tests.
 
 Element ids: ``tab-quick`` (the tab), ``quick-repo`` (the repo id), ``quick-run`` (the button), ``quick-progress``
-(the stage lines while it runs), ``quick-result`` (what was found and proposed, the PR link, or the one error).
+(one line per stage, its latest news, while it runs), ``quick-result`` (what was found and proposed, the PR link,
+or the one error).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def on_quick(session: Session, repo_id: str, oauth_token: gr.OAuthToken | None) 
         ``(progress Markdown, result Markdown)``.
     """
     token: str | None = None
-    lines: list[str] = []
+    stages: dict[str, str] = {}  # one line per stage, its latest news ("batch 5/8" replaces "batch 4/8")
     try:
         if not (repo_id or "").strip():
             raise hubui.InvalidRepoIdError(
@@ -94,12 +95,12 @@ def on_quick(session: Session, repo_id: str, oauth_token: gr.OAuthToken | None) 
         token = session_token(session, oauth_token)
         for event in hubui.iter_quick(hubui.QuickRequest(repo_id.strip(), token=token)):
             if event.result is not None:
-                yield _progress(lines, done=True), result_markdown(event.result)
+                yield _progress(stages, done=True), result_markdown(event.result)
                 return
-            lines.append(f"{event.stage}: {event.message}")
-            yield _progress(lines, fraction=event.fraction), ""
+            stages[event.stage] = event.message
+            yield _progress(stages, fraction=event.fraction), ""
     except Exception as exc:  # every failure is shown once, in the result, in the app's words
-        yield _progress(lines, done=True), errors.inline(exc, [token or ""])
+        yield _progress(stages, done=True), errors.inline(exc, [token or ""])
 
 
 def result_markdown(result: hubui.QuickResult) -> str:
@@ -126,10 +127,10 @@ def result_markdown(result: hubui.QuickResult) -> str:
     return "\n\n".join(out)
 
 
-def _progress(lines: list[str], fraction: float | None = None, done: bool = False) -> str:
-    shown = lines[-8:]  # the last steps; the whole run is in the result
+def _progress(stages: dict[str, str], fraction: float | None = None, done: bool = False) -> str:
     head = "" if done or fraction is None else f"**{round(100 * fraction)}%**  \n"
-    return head + "  \n".join(_md(line) for line in shown)
+    # The stage lines name the server's work folders ("wrote /tmp/hubui-quick-…/export"): only their own names show.
+    return head + "  \n".join(_md(errors.ui_words(f"{stage}: {message}")) for stage, message in stages.items())
 
 
 def _md(text: str) -> str:

@@ -136,10 +136,12 @@ def status_markdown(session: Session, form: StatusForm) -> str:
         origin, precision = md(result_origin(result)), md(result.report.precision)
         verdict = f"parity **{VERDICTS.get(result.report.verdict, result.report.verdict.upper())}**"
     else:
-        model = f"**{md(form.library)}/{md(form.architecture)}**" if form.architecture else "no model chosen"
-        origin, precision = md(form_origin(form)), md(form.precision or "fp32")
+        chosen = bool(form.architecture)
+        model = f"**{md(form.library)}/{md(form.architecture)}**" if chosen else "no model chosen"
+        # No model, no weights: "random weights" would describe a choice nobody made yet.
+        origin, precision = (md(form_origin(form)) if chosen else ""), md(form.precision or "fp32")
         verdict = "parity **RUNNING**" if running(session) else "parity not run"
-    return SEP.join([model, origin, precision, verdict, md(push_readiness(session, form))])
+    return SEP.join(part for part in (model, origin, precision, verdict, md(push_readiness(session, form))) if part)
 
 
 def form_from_values(
