@@ -7,6 +7,10 @@ PREFIX`` per org the tags download from (timm's tags: one org, so one request), 
 retries, cached per (endpoint, library, architecture). A Hub that does not answer in time gives an honest
 "unknown", never a wait: the UI shows the tags unchecked and says why.
 
+A tag the Hub lacks (or could not be asked about) whose weights are in this machine's Hugging Face cache is
+"cached": huggingface_hub loads a cached file when the Hub says the repo is missing or does not answer, so the tag
+loads, from the cache. The cache is looked at on disk (a snapshot with a weights file), never downloaded to.
+
 Which repo each tag downloads from is the library's answer (``pretrained_repos`` of a library in
 :mod:`hubui.libraries`); a library without it has every tag ``unknown``.
 """
@@ -16,7 +20,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from hubui.catalog_names import resolve_name
@@ -29,13 +34,21 @@ NOT_SERVED = "not served"
 """The Hub answered and has no such repo (or the tag is not downloaded from a Hub at all)."""
 UNKNOWN = "unknown"
 """The Hub could not be asked (no answer in time, unreachable, offline mode): the tag may or may not load."""
+CACHED = "cached"
+"""The Hub does not serve it (or could not be asked), but this machine's Hugging Face cache holds its weights."""
 
 DEFAULT_TIMEOUT = 3.0
 ANSWER_TTL = 600.0  # a Hub's repos change rarely; a pushed tag shows within 10 minutes (or with refresh=True)
 FAILURE_TTL = 30.0  # a Hub that did not answer is asked again soon, not on every keystroke
 _LIST_LIMIT = 1000  # the Hub's largest page: one request
 
-_LABELS = {AVAILABLE: "{tag} (on this Hub)", NOT_SERVED: "{tag} (not on this Hub)", UNKNOWN: "{tag}"}
+_LABELS = {
+    AVAILABLE: "{tag} (on this Hub)",
+    NOT_SERVED: "{tag} (not on this Hub)",
+    UNKNOWN: "{tag}",
+    CACHED: "{tag} (in your Hugging Face cache)",
+}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ class TagStatus:
         tag: The tag as the library spells it (``"a1_in1k"``).
         repo_id: The Hub repo its weights download from; None when the library downloads it from elsewhere
             (a URL), which no Hub can serve.
-        status: :data:`AVAILABLE`, :data:`NOT_SERVED` or :data:`UNKNOWN`.
+        status: :data:`AVAILABLE`, :data:`NOT_SERVED`, :data:`UNKNOWN` or :data:`CACHED`.
     """
 
     tag: str
@@ -203,9 +216,36 @@ def _ask(
         else:
             statuses.append(TagStatus(tag, repo, UNKNOWN))
     answered = not failures and all(s.status != UNKNOWN for s in statuses)
+    statuses = [_with_cache(s) for s in statuses]
     return ServableTags(
         library, arch, endpoint, tuple(statuses), answered, _message(arch, endpoint, statuses, failures)
     )
+
+
+def _with_cache(status: TagStatus) -> TagStatus:
+    """A tag the Hub cannot serve (or was not asked about) is :data:`CACHED` when the cache holds its weights."""
+    if status.status in (NOT_SERVED, UNKNOWN) and status.repo_id is not None and in_local_cache(status.repo_id):
+        return replace(status, status=CACHED)
+    return status
+
+
+def in_local_cache(repo_id: str) -> bool:
+    """Whether this machine's Hugging Face cache holds weights of the model repo ``repo_id``.
+
+    Args:
+        repo_id: A model repo id (``timm/resnet18.a1_in1k``).
+
+    Returns:
+        True when a snapshot of it in ``HF_HUB_CACHE`` has a weights file (``.safetensors``, ``.bin``, ``.pth``,
+        ``.pt``) whose content is there (a link to a removed blob does not count); looked at on disk only.
+    """
+    from huggingface_hub import constants
+
+    snapshots = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    try:
+        return any(f.name.endswith(_WEIGHT_SUFFIXES) and f.is_file() for f in snapshots.glob("*/*"))
+    except OSError:  # an unreadable cache is no cache
+        return False
 
 
 def _list_repos(endpoint: str, token: str | None, timeout: float, org: str, prefix: str) -> list[str]:
@@ -251,13 +291,17 @@ def _message(arch: str, endpoint: str, statuses: list[TagStatus], failures: list
     if not statuses:
         return f"{arch} has no pretrained tags."
     if failures:
+        cached = sum(s.status == CACHED for s in statuses)
         return (
             f"Could not ask the Hub at {endpoint} which tags of {arch} it has ({'; '.join(dict.fromkeys(failures))}): "
             "the tags are not checked."
+            + (f" {cached} {'is' if cached == 1 else 'are'} in your Hugging Face cache." if cached else "")
         )
     served = sum(s.status == AVAILABLE for s in statuses)
     unknown = sum(s.status == UNKNOWN for s in statuses)
+    cached = sum(s.status == CACHED for s in statuses)
     text = f"{served} of {len(statuses)} pretrained tags of {arch} are on this Hub ({endpoint})."
+    text += f" {cached} more {'is' if cached == 1 else 'are'} in your Hugging Face cache." if cached else ""
     return text + (f" {unknown} could not be checked." if unknown else "")
 
 
@@ -285,6 +329,15 @@ def default_weights(servable: ServableTags, preferred: str | None) -> DefaultWei
         if preferred:
             return DefaultWeights(first, f"{preferred} is not on {where}; {first} is, so it is selected.")
         return DefaultWeights(first, "")
+    # Nothing the Hub serves: a tag whose weights this machine already has loads from the cache.
+    cached = [t.tag for t in servable.tags if t.status == CACHED]
+    if cached:
+        tag = preferred if preferred in cached else cached[0]
+        return DefaultWeights(
+            tag,
+            f"{tag} is not on {where}, but its weights are in your Hugging Face cache, so it is selected: it loads "
+            "from the cache.",
+        )
     if not servable.tags:
         return DefaultWeights(None, "")
     return DefaultWeights(
@@ -297,6 +350,7 @@ def default_weights(servable: ServableTags, preferred: str | None) -> DefaultWei
 
 __all__ = [
     "AVAILABLE",
+    "CACHED",
     "NOT_SERVED",
     "UNKNOWN",
     "DefaultWeights",
@@ -304,5 +358,6 @@ __all__ = [
     "TagStatus",
     "clear_servable_cache",
     "default_weights",
+    "in_local_cache",
     "servable_tags",
 ]

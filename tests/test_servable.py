@@ -12,6 +12,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import timm
+import torch
 from _hubextra import Tokens, start_hub_with
 from huggingface_hub import HfApi, constants
 
@@ -19,6 +21,7 @@ from hubui.errors import ModelNotFoundError
 from hubui.loading import load_model
 from hubui.servable import (
     AVAILABLE,
+    CACHED,
     NOT_SERVED,
     UNKNOWN,
     clear_servable_cache,
@@ -165,3 +168,31 @@ def test_running_an_unservable_open_clip_tag_names_the_fix(localhub):
         load_model(ModelSpec("open_clip", "ViT-B-32", pretrained="laion2b_e16"))
     assert "cannot serve timm/vit_base_patch32_clip_224.laion2b_e16" in info.value.message
     assert info.value.hint.startswith("Pick random weights or a tag marked available, or set HF_ENDPOINT")
+
+
+# --- a tag the Hub lacks whose weights this machine's cache holds --------------------------------------------------
+def test_a_tag_the_hub_lost_but_the_cache_holds_is_marked_selected_and_loads_from_the_cache(
+    localhub, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    repo, spec = "timm/test_vit3.r160_in1k", ModelSpec("timm", "test_vit3", pretrained="r160_in1k")
+    api = HfApi(endpoint=localhub.url, token=localhub.users.alice)
+    timm.models.push_to_hf_hub(
+        timm.create_model("test_vit3", pretrained=False), repo, token=localhub.users.alice, safe_serialization=True
+    )
+    first = load_model(spec).model.state_dict()  # a user loaded it once: the cache holds it
+    api.delete_repo(repo)  # then the Hub lost it (or the user moved to an offline Hub)
+
+    tags = servable_tags("timm", "test_vit3", endpoint=localhub.url)
+    assert tags.answered and tags.status("r160_in1k") == CACHED
+    assert tags.label("r160_in1k") == "r160_in1k (in your Hugging Face cache)"
+    assert tags.message.endswith("are on this Hub (" + localhub.url + "). 1 more is in your Hugging Face cache.")
+    picked = default_weights(tags, "r160_in1k")
+    assert picked.tag == "r160_in1k" and "in your Hugging Face cache, so it is selected" in picked.note
+    again = load_model(spec).model.state_dict()  # huggingface_hub takes the cached file when the Hub says 404
+    assert again.keys() == first.keys() and all(torch.equal(again[k], first[k]) for k in first)
+
+    # Another machine (an empty cache): the tag is not served, and the default is random weights.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    tags = servable_tags("timm", "test_vit3", endpoint=localhub.url, refresh=True)
+    assert tags.status("r160_in1k") == NOT_SERVED and default_weights(tags, "r160_in1k").tag is None

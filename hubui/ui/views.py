@@ -99,7 +99,7 @@ def facts_markdown(facts: ModelFacts) -> str:
         ("weights on the Hub", code(facts.hf_hub_id) if facts.hf_hub_id else "n/a"),
         ("pretrained tags", str(len(facts.pretrained_tags))),
     ]
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return "| fact | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
 # --- parity -----------------------------------------------------------------------------------------
