@@ -10,8 +10,8 @@ from hubui.errors import InvalidCardError
 
 NO_LICENSE = (
     "The card names no licence, so nobody can tell whether they may use or share the model. Set the licence "
-    "(the card's Licence field in the app, `license:` in the --card file of the CLI); 'other' with a name and a "
-    "link for a licence the Hub has no identifier for."
+    "(the License field on the app's Card & push tab, `license:` in the --card file of the CLI); 'other' with a "
+    "name and a link for a licence the Hub has no identifier for."
 )
 
 
