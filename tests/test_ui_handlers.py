@@ -12,7 +12,10 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
+import timm
+import torch
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
+from safetensors.torch import load_file
 
 import hubui
 from hubui.ui import build_app, card_handlers, forms, handlers, plots, views
@@ -258,6 +261,40 @@ def test_a_failing_convert_shows_where_it_stopped_then_raises_the_mapped_error(t
         steps.extend(run)
     assert "Unknown timm model" in err.value.message and "Did you mean" in err.value.message
     assert steps[-1][1] == "stopped by an error" and "## ERROR" in steps[-1][3] and "Did you mean" in steps[-1][3]
+
+
+def test_the_tag_box_takes_a_hub_repo_and_names_it_everywhere(localhub, tmp_path, repo_name):
+    assert forms.weights_choice(" hf-hub:alice/x@v1 ") == (None, "alice/x@v1")
+    assert forms.weights_choice("a1_in1k") == ("a1_in1k", None)
+    assert forms.weights_choice(RANDOM_WEIGHTS) == forms.weights_choice("") == (None, None)
+    assert forms.weights_choice("hf-hub:alice/x", "/uploads/w.pth") == (None, None)  # a checkpoint wins
+    with pytest.raises(hubui.InvalidInputError, match="names no Hub repo"):
+        forms.weights_choice("hf-hub: ")
+    repo = f"alice/{repo_name}"
+    torch.manual_seed(3)
+    pushed = timm.create_model("test_resnet", pretrained=False).eval()
+    timm.models.push_to_hf_hub(pushed, repo, token=localhub.users.alice, safe_serialization=True)
+    session = _logged_in(localhub.users.alice, scratch_root=tmp_path)
+    # Loaded as another architecture: one message, saying which to pick, in the app's words.
+    run = handlers.run_convert(session, "timm", "test_vit", f"hf-hub:{repo}", None, "fp32", PRESET, None, "", False)
+    with pytest.raises(gr.Error) as err:
+        list(run)
+    assert "holds a 'test_resnet'" in err.value.message, err.value.message
+    assert "Pick test_resnet as the Architecture on the Model tab." in err.value.message, err.value.message
+    # The right one: the facts, the name, the card's base model, the verdict and the weights all follow the repo.
+    facts, _ = handlers.select_weights("timm", "test_resnet", f"hf-hub:{repo}", None)
+    assert f"Hub repo {repo} at main" in facts
+    license, _, base, *_ = card_handlers.card_defaults_view("timm", "test_resnet", f"hf-hub:{repo}", None, "native")
+    assert (license, base) == (None, repo)  # the repo claims lineage; its licence is for the visitor to say
+    steps = list(handlers.run_convert(session, "timm", "test_resnet", f"hf-hub:{repo}", None, "fp32", PRESET, None,
+                                      "", False))  # fmt: skip
+    *_, verdict, _, _, name, _ = steps[-1]
+    assert "PASS" in verdict and f"Hub repo {repo} at main" in verdict and name == repo_name, (verdict, name)
+    loaded = session.result.loaded
+    assert loaded.spec.hf_hub_id == repo and loaded.spec.pretrained is None
+    saved = load_file(session.result.export.folder / "model.safetensors")  # what a push would upload
+    own = pushed.state_dict()
+    assert saved.keys() == own.keys() and all(torch.equal(saved[k], own[k]) for k in own)
 
 
 def test_plot_data_follows_the_report_samples_schema():

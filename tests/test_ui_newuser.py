@@ -29,6 +29,8 @@ from _browser import OUTPUT, AppPage, launch_chromium
 from huggingface_hub import HfApi, hf_hub_download
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from hubui.demo_seed import DEMO_REPO
+
 MODEL = "test_resnet"  # tiny, with pretrained tags that the demo Hub does not have
 RANDOM = "(random weights)"
 DONE = r"PASS|FAIL|CANCELLED|ERROR"
@@ -180,6 +182,22 @@ def test_first_run_with_the_defaults_succeeds_offline_and_says_random_weights(pa
     assert re.search(r"random weights \(seed \d+\)", verdict, re.I), f"the verdict hides the origin: {verdict!r}"
     page.assert_no_traceback()
     page.screenshot("after-convert-first-run-defaults.png")  # docs/screenshots/ keeps a copy
+
+
+def test_the_seeded_hub_repo_loads_from_the_tag_box_and_is_named_as_the_origin(page):
+    # The demo's pretrained path offline: its seeded repo (random weights, and its name and card say so), typed
+    # into the tag box as hf-hub:owner/name, loads with timm's own loader, and every place names it as the origin.
+    pick(page)
+    assert "hf-hub:owner/name" in page.text("model-tag"), page.text("model-tag")  # the box says it takes one
+    page.choose("model-tag", f"hf-hub:{DEMO_REPO}", custom=True)
+    page.wait_text("model-facts", re.escape(f"Hub repo {DEMO_REPO} at main"))
+    page.tab("tab-push")
+    expect(page.control("push-name")).to_have_value(DEMO_REPO.split("/")[1], timeout=30_000)
+    expect(page.control("card-base-model")).to_have_value(DEMO_REPO, timeout=30_000)
+    verdict = run(page)
+    assert re.match(r"\s*PASS", verdict) and f"Hub repo {DEMO_REPO} at main" in verdict, verdict
+    page.wait_text("status-bar", re.escape(f"Hub repo {DEMO_REPO} at main"))
+    page.assert_no_traceback()
 
 
 # --- item 1: a push of random weights is asked for, and says what it is --------------------------------

@@ -294,5 +294,7 @@ def test_status_line_before_any_run_says_what_to_do():
     line = status_bar.status_markdown(stopped, status_bar.StatusForm("timm", "resnet18", None, "/x/my.pth", "fp32"))
     assert "checkpoint my.pth" in line and "/x/" not in line
     assert line.endswith("not ready: the last run stopped before parity finished: convert again to push")
+    hub = status_bar.status_markdown(Session(), status_bar.StatusForm("timm", "resnet18", "hf-hub:alice/r18@v2"))
+    assert "· Hub repo alice/r18 at v2 ·" in hub, hub
     nothing = status_bar.status_markdown(Session(), status_bar.StatusForm("timm", None, "(random weights)"))
     assert nothing.startswith("no model chosen · fp32 · parity not run · not ready: convert a model"), nothing

@@ -117,6 +117,7 @@ def _targets_note() -> str:
 #   siblings too, which defer in turn. The loop never ended while the page was open, re-ran select_model (the
 #   visitor's tag went back to the default) and the card defaults (a licence the visitor picked went back to the
 #   model's). One always_last listener per trigger at most: select_model, the search and select_weights.
+TAG_LABEL = f"Pretrained tag (or type {forms.HUB_PREFIX}owner/name for a Hub repo's weights)"
 FAST: dict[str, Any] = {"show_progress": "hidden", "queue": False, "trigger_mode": "multiple"}
 
 
@@ -202,8 +203,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
                 )
             with gr.Row():
                 results = gr.Dropdown([], label="Architecture", info="type in the search box", elem_id="model-results")
-                tag = gr.Dropdown(
-                    [forms.RANDOM_WEIGHTS], value=forms.RANDOM_WEIGHTS, label="Pretrained tag", elem_id="model-tag"
+                tag = gr.Dropdown(  # a typed hf-hub:owner/name loads that Hub repo's weights (forms.weights_choice)
+                    [forms.RANDOM_WEIGHTS],
+                    value=forms.RANDOM_WEIGHTS,
+                    allow_custom_value=True,
+                    label=TAG_LABEL,
+                    elem_id="model-tag",
                 )
             checkpoint = gr.File(
                 label="…or your own checkpoint (wins over the tag)",

@@ -82,6 +82,13 @@ _UI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"; if you know more is free \(MemAvailable[^)]*\), pass --no-memory-check \(memory_check=False\)", ""),
         (r", or with a smaller --max-shard-size where the format is sharded", ""),
         (r" \((?:overwrite|allow_unpushable_size|memory_check|out_dir)=[^)]*\)", ""),
+        # The Model tab's tag box takes a Hub repo as hf-hub:owner/name (the core's hf_hub_id).
+        (r"Set architecture='([^']+)'\.", r"Pick \1 as the Architecture on the Model tab."),
+        (
+            r"Point hf_hub_id at a repo pushed with (\w+), or load its weights as a checkpoint\.",
+            r"Type hf-hub: and a repo pushed with \1 in the tag box, or upload its weights as a checkpoint.",
+        ),
+        (r"\bhf_hub_id '", "The Hub repo '"),
         # The Card & push tab shows license_name / license_link as the "License name" / "License link" boxes.
         (r"Card field 'license_name' = None is required with license 'other'\.", "The License name box is empty."),
         (r"Name the license, e\.g\. 'my-license'\.", "A licence “other” needs a name: type one, e.g. my-license."),

@@ -16,6 +16,7 @@ import hubui
 from hubui.libraries import DEFAULT_SOURCE, get_format, get_source
 
 RANDOM_WEIGHTS = "(random weights)"
+HUB_PREFIX = "hf-hub:"  # typed in the tag box: the weights of a Hub repo (``hf-hub:owner/name[@revision]``)
 PRESET_TOLERANCE = "preset for the precision"
 STRICT_TOLERANCE = "strict"
 README_MODES = ("keep", "replace", "merge")
@@ -53,15 +54,45 @@ def file_paths(values: Iterable[Any] | None) -> tuple[str, ...]:
     return tuple(p for p in (file_path(v) for v in values or ()) if p)
 
 
+def weights_choice(tag: str | None, checkpoint: Any = None) -> tuple[str | None, str | None]:
+    """What the tag box asks for: ``(pretrained tag, Hub repo)``, at most one of them.
+
+    Args:
+        tag: The tag box: a pretrained tag, ``(random weights)``, or ``hf-hub:owner/name[@revision]``.
+        checkpoint: The checkpoint upload; it wins over the tag box (both are then None).
+
+    Returns:
+        ``(None, None)`` for random weights or a checkpoint.
+
+    Raises:
+        InvalidInputError: ``hf-hub:`` with no repo after it.
+    """
+    text = (tag or "").strip()
+    if file_path(checkpoint) or not text or text == RANDOM_WEIGHTS:
+        return None, None
+    if not text.startswith(HUB_PREFIX):
+        return text, None
+    repo = text.removeprefix(HUB_PREFIX).strip()
+    if not repo:
+        raise hubui.InvalidInputError(
+            f"{text!r} names no Hub repo.", "Type the repo after it, e.g. hf-hub:demo-org/tiny-resnet-random-weights."
+        )
+    return None, repo
+
+
 def model_spec(
-    library: str, architecture: str | None, tag: str | None, checkpoint: Any, num_classes: str | float | None = None
+    library: str,
+    architecture: str | None,
+    tag: str | None,
+    checkpoint: Any,
+    num_classes: str | float | None = None,
 ) -> hubui.ModelSpec:
-    """The model to convert: a checkpoint wins over a pretrained tag; ``(random weights)`` is seeded.
+    """The model to convert: a checkpoint wins over the tag box; ``(random weights)`` is seeded.
 
     Args:
         library: The library radio.
         architecture: The chosen architecture.
-        tag: The tag dropdown (``(random weights)``: none).
+        tag: The tag box (``(random weights)``: none; ``hf-hub:owner/name``: that Hub repo's weights).
         checkpoint: The checkpoint upload, if any.
         num_classes: The Classes box: empty keeps the model's own classifier, 0 takes it off.
 
@@ -69,16 +100,23 @@ def model_spec(
         The spec (the core checks the rest and names the bad value).
 
     Raises:
-        InvalidInputError: No architecture chosen, or Classes is not a whole number >= 0.
+        InvalidInputError: No architecture chosen, ``hf-hub:`` with no repo, or Classes is not a whole
+            number >= 0.
     """
     if not architecture or not architecture.strip():
         raise hubui.InvalidInputError(
             "No model chosen.", "Search for an architecture on the Model tab and pick one from the results."
         )
-    path = file_path(checkpoint)
-    pretrained = None if path or not tag or tag == RANDOM_WEIGHTS else tag
+    pretrained, hub_repo = weights_choice(tag, checkpoint)
     classes = _classes(num_classes)
-    return hubui.ModelSpec(library, architecture.strip(), pretrained=pretrained, checkpoint=path, num_classes=classes)  # type: ignore[arg-type]
+    return hubui.ModelSpec(
+        library,
+        architecture.strip(),
+        pretrained=pretrained,
+        checkpoint=file_path(checkpoint),
+        hf_hub_id=hub_repo,
+        num_classes=classes,
+    )
 
 
 def _classes(value: str | float | None) -> int | None:

@@ -154,7 +154,10 @@ def _default_weights(library: str, architecture: str, facts: hubui.ModelFacts) -
         return forms.RANDOM_WEIGHTS, "", []
     servable = hubui.servable_tags(library, architecture)  # one cheap request per model, cached; never raises
     chosen = hubui.default_weights(servable, facts.tag)
-    return chosen.tag or forms.RANDOM_WEIGHTS, chosen.note, list(servable.choices())
+    note = chosen.note
+    if chosen.tag is None and note:  # the one other source of trained weights the box itself takes
+        note += f" Or type {forms.HUB_PREFIX}owner/name here to load the weights of a repo this Hub has."
+    return chosen.tag or forms.RANDOM_WEIGHTS, note, list(servable.choices())
 
 
 @ui_handler

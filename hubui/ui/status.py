@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hubui
+from hubui.ui.forms import HUB_PREFIX, weights_choice
 from hubui.ui.views import VERDICTS, md
 
 if TYPE_CHECKING:
     from hubui import ConvertResult
     from hubui.ui.state import Session
 
-RANDOM_WEIGHTS = "(random weights)"  # the tag dropdown's entry (forms.RANDOM_WEIGHTS; forms imports the core)
 READY = "ready to push"
 SEP = " · "
 
@@ -32,7 +33,7 @@ class StatusForm:
     Args:
         library: The library radio's value.
         architecture: The chosen architecture (``None``: none chosen).
-        tag: The pretrained-tag dropdown's value (``(random weights)`` or a tag).
+        tag: The pretrained-tag dropdown's value (``(random weights)``, a tag, or ``hf-hub:owner/name``).
         checkpoint: The uploaded checkpoint's path or file name (it wins over the tag), or ``None``.
         precision: The precision radio's value.
         override: The "push even though parity did not pass" box.
@@ -48,12 +49,24 @@ class StatusForm:
     allow_random: bool = False
 
 
+def _choice(form: StatusForm) -> tuple[str | None, str | None]:
+    """``(pretrained tag, Hub repo)`` of the form's tag box; a box the app would refuse counts as neither."""
+    try:
+        return weights_choice(form.tag, form.checkpoint)
+    except hubui.InvalidInputError:
+        return None, None
+
+
 def form_origin(form: StatusForm) -> str:
     """Where the form's weights would come from, in the words :mod:`hubui.provenance` uses."""
     if form.checkpoint:
         return f"checkpoint {Path(form.checkpoint).name}"
-    if form.tag and form.tag != RANDOM_WEIGHTS:
-        return f"pretrained tag {form.tag}"
+    tag, hub_repo = _choice(form)
+    if hub_repo:
+        repo, _, revision = hub_repo.partition("@")
+        return f"Hub repo {repo} at {revision or 'main'}"
+    if tag:
+        return f"pretrained tag {tag}"
     return "random weights — not a trained model"
 
 
@@ -63,7 +76,8 @@ def result_origin(result: ConvertResult) -> str:
     if origin is not None:
         return str(origin.describe())
     spec = result.loaded.spec
-    return form_origin(StatusForm(tag=spec.pretrained, checkpoint=spec.checkpoint))
+    tag = f"{HUB_PREFIX}{spec.hf_hub_id}" if spec.hf_hub_id else spec.pretrained
+    return form_origin(StatusForm(tag=tag, checkpoint=spec.checkpoint))
 
 
 def _changed(result: ConvertResult, form: StatusForm) -> bool:
@@ -71,11 +85,10 @@ def _changed(result: ConvertResult, form: StatusForm) -> bool:
     spec = result.loaded.spec
     if form.architecture is None and form.library is None:
         return False  # nothing known about the form: say nothing about it
-    wanted_tag = None if form.checkpoint or form.tag in (None, "", RANDOM_WEIGHTS) else form.tag
     return (
         (form.library or spec.library) != spec.library
         or (form.architecture or "") != spec.architecture
-        or wanted_tag != spec.pretrained
+        or _choice(form) != (spec.pretrained, spec.hf_hub_id)
         or (Path(form.checkpoint).name if form.checkpoint else None)
         != (Path(spec.checkpoint).name if spec.checkpoint else None)
         or (form.precision or result.report.precision) != result.report.precision
