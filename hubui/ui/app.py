@@ -299,7 +299,12 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
             .then(None, [key], None, js=resume.WRITE_KEY_JS)
             .then(shown_at(handlers.on_load, 0, 3), [session], login_out, api_name="on_load", **quiet)
         )
-        clear_pills(loaded, login_out).then(resume.reapply_namespace, [session], [namespace], **quiet)  # fmt: skip
+        status_in = [library, results, tag, checkpoint, precision, override, allow_random]
+        # The bar is drawn again from the session the load took up: its change events alone left a reloaded tab's
+        # bar at a line computed before the restore (seen once in CI: "parity not run" over a restored PASS).
+        clear_pills(loaded, login_out).then(resume.reapply_namespace, [session], [namespace], **quiet).then(
+            status_bar.refresh, [session, *status_in], [bar], **quiet
+        )
         login_event = gr.on(
             [login.click, token.submit],
             shown_at(handlers.log_in, 0, 4),
@@ -375,7 +380,6 @@ def build_app(hub_url: str | None = None, *, oauth: bool | None = None) -> gr.Bl
         gr.on([name.blur, name.submit], derived.split_name, name_in, [namespace, name, name_error], **FAST)
 
         preview_in = [session, namespace, name, override, *card, *extras]
-        status_in = [library, results, tag, checkpoint, precision, override, allow_random]
         run_in = [session, library, results, tag, checkpoint, precision, tolerance, images, name, override]
         converted = run.click(
             shown_at(handlers.run_convert, 3, 8, prefix="## ERROR\n", also={1: "stopped by an error"}),

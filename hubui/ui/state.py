@@ -176,12 +176,21 @@ class SessionStore:
             return session
 
     def detach(self, tab_hash: str | None) -> bool:
-        """The tab ``tab_hash`` went away (closed or reloading); returns whether it held a resumable session."""
+        """The tab ``tab_hash`` went away (closed or reloading).
+
+        Returns:
+            Whether the tab's folder must stay: it held a resumable session, or a reload already took its session
+            up (the session keeps the folder its first tab made; that tab's unload can come after the reload).
+        """
         with self._lock:
             found = False
             for session in self._sessions.values():
-                if tab_hash and session.tab_hash == tab_hash and not session.closed:
+                if not tab_hash or session.closed:
+                    continue
+                if session.tab_hash == tab_hash:
                     session.detached_at, found = time.monotonic(), True
+                elif session.workdir is not None and session.workdir.name == tab_hash:
+                    found = True  # held by the tab that reloaded: not detached, and its folder is not the old tab's
             self._sweep()
             return found
 
