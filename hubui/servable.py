@@ -290,8 +290,8 @@ def _reason(exc: BaseException, timeout: float) -> str:
 def _message(arch: str, endpoint: str, statuses: list[TagStatus], failures: list[str]) -> str:
     if not statuses:
         return f"{arch} has no pretrained tags."
+    cached = sum(s.status == CACHED for s in statuses)
     if failures:
-        cached = sum(s.status == CACHED for s in statuses)
         return (
             f"Could not ask the Hub at {endpoint} which tags of {arch} it has ({'; '.join(dict.fromkeys(failures))}): "
             "the tags are not checked."
@@ -299,7 +299,6 @@ def _message(arch: str, endpoint: str, statuses: list[TagStatus], failures: list
         )
     served = sum(s.status == AVAILABLE for s in statuses)
     unknown = sum(s.status == UNKNOWN for s in statuses)
-    cached = sum(s.status == CACHED for s in statuses)
     text = f"{served} of {len(statuses)} pretrained tags of {arch} are on this Hub ({endpoint})."
     text += f" {cached} more {'is' if cached == 1 else 'are'} in your Hugging Face cache." if cached else ""
     return text + (f" {unknown} could not be checked." if unknown else "")

@@ -59,15 +59,11 @@ def _choice(form: StatusForm) -> tuple[str | None, str | None]:
 
 def form_origin(form: StatusForm) -> str:
     """Where the form's weights would come from, in the words :mod:`hubui.provenance` uses."""
-    if form.checkpoint:
+    if form.checkpoint:  # named only: the hash is taken (once) by the conversion
         return f"checkpoint {Path(form.checkpoint).name}"
     tag, hub_repo = _choice(form)
-    if hub_repo:
-        repo, _, revision = hub_repo.partition("@")
-        return f"Hub repo {repo} at {revision or 'main'}"
-    if tag:
-        return f"pretrained tag {tag}"
-    return "random weights — not a trained model"
+    spec = hubui.ModelSpec(form.library or "", form.architecture or "", pretrained=tag, hf_hub_id=hub_repo)
+    return str(hubui.weights_origin(spec).describe())  # no checkpoint: nothing is read
 
 
 def result_origin(result: ConvertResult) -> str:
